@@ -1,0 +1,1 @@
+"""exams: an exam and proctoring service for Open edX."""
