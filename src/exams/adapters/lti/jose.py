@@ -74,11 +74,18 @@ def strict_json_object(data: bytes | str) -> dict[str, Any]:
     return value
 
 
-def _b64url_json(segment: str) -> dict[str, Any]:
+def _b64url_decode(segment: str) -> bytes:
+    """Strict, canonical base64url without padding: one token has exactly one spelling."""
     if not _B64URL.fullmatch(segment):
         raise ValueError("not base64url")
     raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    return strict_json_object(raw)
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != segment:
+        raise ValueError("non-canonical base64url")
+    return raw
+
+
+def _b64url_json(segment: str) -> dict[str, Any]:
+    return strict_json_object(_b64url_decode(segment))
 
 
 def parse_compact_jws(token: object) -> UnverifiedJws:
@@ -112,6 +119,10 @@ def parse_compact_jws(token: object) -> UnverifiedJws:
         raise _reject(RejectionCode.MALFORMED_TOKEN, "The token header kid is not a string.")
     if not parts[2]:
         raise _reject(RejectionCode.BAD_SIGNATURE, "The token is not signed.")
+    try:
+        _b64url_decode(parts[2])
+    except (ValueError, binascii.Error):
+        raise _reject(RejectionCode.MALFORMED_TOKEN, "The token signature is not valid base64url.") from None
     try:
         claims = _b64url_json(parts[1])
     except (ValueError, binascii.Error, UnicodeError):
