@@ -157,8 +157,8 @@ class RedisRoleEventReader:
       stopped is skipped.
     * ``read()`` first walks this consumer's own pending entries (delivered but never acked: a crash or a failed
       transaction), once at start and then every ``pending_rescan_seconds``; otherwise it reads new entries.
-      Every ``claim_interval_seconds`` it adopts entries idle for ``claim_idle_ms`` in dead consumers
-      (XAUTOCLAIM), which then show up in the next pending walk.
+      At start and then every ``claim_interval_seconds`` it adopts and returns entries idle for
+      ``claim_idle_ms`` in other consumers of the group (XAUTOCLAIM), e.g. a consumer that died.
     * Entries that cannot be decoded are returned with ``error`` set; nothing here raises for bad data.
     """
 
@@ -188,7 +188,8 @@ class RedisRoleEventReader:
         self._group_ready = False
         self._pending_cursor: str | None = "0"  # None: not walking the pending list
         self._next_rescan = clock() + pending_rescan_seconds
-        self._next_claim = clock()
+        self._next_claim = clock()  # adopt abandoned entries right at start
+        self._claim_cursor = "0-0"
 
     def ensure_group(self) -> None:
         """Create the consumer group (and the stream) if missing; an existing group is left where it is."""
@@ -229,8 +230,11 @@ class RedisRoleEventReader:
             self.ensure_group()
         now = self._clock()
         if now >= self._next_claim:
-            self._claim_abandoned()
-            self._next_claim = now + self._claim_interval
+            claimed = self._claim_abandoned(max_count)
+            if self._claim_cursor == "0-0":  # went through the whole pending list
+                self._next_claim = now + self._claim_interval
+            if claimed:
+                return self._deliveries(claimed, from_pending=True)
         if self._pending_cursor is None and now >= self._next_rescan:
             self._pending_cursor = "0"
         if self._pending_cursor is not None:
@@ -252,22 +256,29 @@ class RedisRoleEventReader:
         if not reply:
             return []
         if isinstance(reply, dict):
-            return next(iter(reply.values()))[0] if reply else []
+            return next(iter(reply.values()))[0]
         return reply[0][1]
 
-    def _claim_abandoned(self) -> None:
-        start = "0-0"
-        while True:
-            reply = self._client.xautoclaim(
-                self.stream, self.group, self.consumer_name, self._claim_idle_ms, start_id=start, count=100,
-                justid=True,
-            )
-            start = _text(reply[0])
-            if reply[1]:
-                log.info("claimed %d abandoned role event(s) on %s", len(reply[1]), self.stream)
-                self._pending_cursor = self._pending_cursor or "0"
-            if start == "0-0":
-                return
+    def _claim_abandoned(self, count: int) -> list:
+        """Take over entries idle for ``claim_idle_ms`` in other consumers (e.g. a dead process) and return them.
+
+        One XAUTOCLAIM page per call, resuming from the cursor of the previous page. Entries that were trimmed
+        from the stream while pending are dropped from the pending list by Redis itself; they are logged, as
+        they can no longer be processed.
+        """
+        reply = self._client.xautoclaim(
+            self.stream, self.group, self.consumer_name, self._claim_idle_ms, start_id=self._claim_cursor,
+            count=count,
+        )
+        self._claim_cursor = _text(reply[0])
+        claimed = reply[1]
+        gone = reply[2] if len(reply) > 2 else []
+        if gone:
+            log.warning("role event(s) %s on %s were trimmed before being processed",
+                        [_text(i) for i in gone], self.stream)
+        if claimed:
+            log.info("claimed %d abandoned role event(s) on %s", len(claimed), self.stream)
+        return claimed
 
     def _delivery_counts(self, first: str, last: str, count: int) -> dict[str, int]:
         rows = self._client.xpending_range(
