@@ -1,0 +1,1 @@
+"""The domain core: exam and attempt rules. Standard library only."""

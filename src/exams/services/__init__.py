@@ -1,0 +1,1 @@
+"""Use cases: load from repositories, ask the domain, save, hand outcomes to ports. Never commit."""

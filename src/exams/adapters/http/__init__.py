@@ -1,0 +1,62 @@
+"""The HTTP adapter: routes, request validation, thin views and the error envelope (Pyramid)."""
+
+from __future__ import annotations
+
+import json
+
+from pyramid.config import Configurator
+from pyramid.renderers import JSON
+
+from .auth import authenticate
+
+# Course keys: "course-v1:org+course+run" or the old "org/course/run"; "+" is literal in paths.
+COURSE = r"{course_id:(?:[^/+]+(?:/|\+)[^/+]+(?:/|\+)[^/?]+)|(?:[A-Za-z0-9\-_:]+)}"
+USAGE = r"{content_id:(?:i4x://?[^/]+/[^/]+/[^/]+/[^@]+(?:@[^/]+)?)|(?:[^/]+)}"
+EXAM_ID = r"{exam_id:\d+}"
+
+# (route name, pattern, allowed methods). Patterns that edx-exams matched unanchored take an optional "/".
+API_ROUTES = [
+    ("allowance", rf"/api/v1/exams/course_id/{COURSE}/allowances/{{allowance_id:\d+}}{{slash:/?}}", ("DELETE",)),
+    ("allowances", rf"/api/v1/exams/course_id/{COURSE}/allowances{{slash:/?}}", ("GET", "POST")),
+    ("course_exams", rf"/api/v1/exams/course_id/{COURSE}{{slash:/?}}", ("GET", "PATCH")),
+    ("course_config", rf"/api/v1/configs/course_id/{COURSE}{{slash:/?}}", ("GET", "PATCH")),
+    ("providers", r"/api/v1/{which:providers?}", ("GET",)),
+    ("access_token", rf"/api/v1/access_tokens/exam_id/{EXAM_ID}{{slash:/?}}", ("GET",)),
+    ("attempt", r"/api/v1/exams/attempt/{attempt_id:\d+}", ("PUT", "DELETE")),
+    ("attempts", r"/api/v1/exams/attempt", ("POST",)),
+    ("latest_attempt", r"/api/v1/exams/attempt/latest", ("GET",)),
+    ("instructor_attempts", rf"/api/v1/instructor_view/course_id/{COURSE}/attempts{{slash:/?}}", ("GET",)),
+    ("student_exam", rf"/api/v1/student/exam/attempt/course_id/{COURSE}/content_id/{USAGE}{{slash:/?}}", ("GET",)),
+    ("provider_settings", rf"/api/v1/exam/provider_settings/course_id/{COURSE}/exam_id/{EXAM_ID}{{slash:/?}}",
+     ("GET",)),
+    ("onboarding", rf"/api/v1/student/course_id/{COURSE}/onboarding{{slash:/?}}", ("GET",)),
+    ("csrf_token", r"/csrf/api/v1/token", ("GET",)),
+    ("health", r"/health/", ("GET",)),
+]
+
+
+def compact_json(value) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def includeme(config: Configurator) -> None:
+    config.registry.json_dumps = compact_json
+    renderer = JSON(separators=(",", ":"))
+    config.add_renderer("json", renderer)
+    config.add_request_method(authenticate, "user", reify=True)
+    config.add_tween("exams.adapters.http.cors.body_limit_tween_factory")
+    config.add_tween("exams.adapters.http.cors.cors_tween_factory")
+    for name, pattern, methods in API_ROUTES:
+        config.add_route(name, pattern)
+        # Tried last (it has no predicates): any other method gets a 405 with an Allow header.
+        config.add_view(method_not_allowed(methods), route_name=name)
+    config.scan("exams.adapters.http")
+
+
+def method_not_allowed(methods: tuple[str, ...]):
+    from .views_misc import refuse_method
+
+    def view(request):
+        return refuse_method(request, methods)
+
+    return view

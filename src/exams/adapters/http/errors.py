@@ -1,0 +1,114 @@
+"""The one place where errors become HTTP responses. Every error body is JSON with a ``detail``."""
+
+from __future__ import annotations
+
+import logging
+
+import colander
+from pyramid.httpexceptions import HTTPException, HTTPMethodNotAllowed, HTTPNotFound
+from pyramid.view import exception_view_config, notfound_view_config
+
+from exams.domain.errors import DomainError, Forbidden, NotFound, Rejected
+
+log = logging.getLogger(__name__)
+
+NOT_AUTHENTICATED = "Authentication credentials were not provided."
+NOT_PERMITTED = "You do not have permission to perform this action."
+
+
+class ApiError(Exception):
+    """A response decided by a view: a status and a JSON body (the shapes edx-exams clients know)."""
+
+    def __init__(self, status: int, body=None, headers: dict | None = None):
+        super().__init__(status)
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
+def bad_request(detail: str, **extra) -> ApiError:
+    return ApiError(400, {"detail": detail, **extra})
+
+
+def unauthenticated(detail: str = NOT_AUTHENTICATED) -> ApiError:
+    return ApiError(401, {"detail": detail}, {"WWW-Authenticate": 'JWT realm="api"'})
+
+
+def forbidden(detail: str = NOT_PERMITTED) -> ApiError:
+    return ApiError(403, {"detail": detail})
+
+
+def invalid_data(errors) -> ApiError:
+    return ApiError(400, {"detail": "Invalid data", "errors": errors})
+
+
+def colander_errors(exc: colander.Invalid) -> dict:
+    """``{"field": ["message", ...]}`` from a colander error tree (DRF's serializer error shape)."""
+    out: dict[str, list[str]] = {}
+    for path, message in exc.asdict().items():
+        field = path.split(".")[-1] if path else "non_field_errors"
+        out.setdefault(field, []).append(message)
+    return out
+
+
+_STATUS = ((NotFound, 404), (Forbidden, 403), (Rejected, 400))
+
+
+def status_for(exc: DomainError) -> int:
+    for kind, status in _STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 400
+
+
+def _json(request, status: int, body, headers=None):
+    response = request.response
+    response.status_int = status
+    if headers:
+        response.headers.update(headers)
+    if body is None:
+        response.content_type = None
+        response.body = b""
+        return response
+    response.content_type = "application/json"
+    response.charset = "utf-8"
+    response.body = request.registry.json_dumps(body)
+    return response
+
+
+@exception_view_config(ApiError)
+def api_error(exc, request):
+    return _json(request, exc.status, exc.body, exc.headers)
+
+
+@exception_view_config(DomainError)
+def domain_error(exc, request):
+    return _json(request, status_for(exc), {"detail": exc.detail, "code": exc.code})
+
+
+@exception_view_config(colander.Invalid)
+def validation_error(exc, request):
+    return _json(request, 400, {"detail": "Invalid data", "errors": colander_errors(exc)})
+
+
+@notfound_view_config()
+def not_found(exc, request):
+    return _json(request, 404, {"detail": "Not found."})
+
+
+@exception_view_config(HTTPMethodNotAllowed)
+def method_not_allowed(exc, request):
+    return _json(request, 405, {"detail": f'Method "{request.method}" not allowed.'})
+
+
+@exception_view_config(HTTPException)
+def http_exception(exc, request):
+    if exc.status_int < 400:
+        return exc
+    return _json(request, exc.status_int, {"detail": exc.explanation or exc.title})
+
+
+@exception_view_config(Exception)
+def server_error(exc, request):
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return _json(request, 500, {"detail": "Internal server error."})

@@ -1,0 +1,419 @@
+"""SQL repositories: load and save domain objects with SQLAlchemy Core. They never commit.
+
+Writes run at once (no deferred flush), so that a broken database rule surfaces inside the use case
+as ``Conflict`` rather than at commit time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Iterable
+
+from sqlalchemy import and_, delete, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from exams.domain.allowances import Allowance
+from exams.domain.attempts import Attempt, AttemptStatus, StatusChange
+from exams.domain.errors import Conflict
+from exams.domain.exams import CourseConfig, Exam, ExamType, Provider
+from exams.domain.reviews import ControlResult
+from exams.domain.users import User
+
+from . import tables as t
+
+ACTIVE = (AttemptStatus.STARTED.value, AttemptStatus.READY_TO_SUBMIT.value)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _upsert(session: Session, table, values: dict, keys: list[str], update_cols: list[str] | None):
+    """INSERT ... ON CONFLICT (keys) DO UPDATE/NOTHING on PostgreSQL and SQLite."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    stmt = dialect_insert(table).values(**values)
+    if update_cols:
+        stmt = stmt.on_conflict_do_update(index_elements=keys,
+                                          set_={c: stmt.excluded[c] for c in update_cols})
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+    return session.execute(stmt)
+
+
+class _Repo:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def _one(self, stmt):
+        return self.session.execute(stmt).first()
+
+
+# ---------------------------------------------------------------------------------------------
+def _user(row) -> User:
+    return User(id=row.id, username=row.username, email=row.email, full_name=row.full_name,
+                lms_user_id=row.lms_user_id, is_staff=row.is_staff, is_active=row.is_active,
+                anonymous_user_id=row.anonymous_user_id)
+
+
+class SqlUserRepository(_Repo):
+    def get(self, user_id):
+        row = self._one(select(t.users).where(t.users.c.id == user_id))
+        return _user(row) if row else None
+
+    def get_by_username(self, username):
+        row = self._one(select(t.users).where(t.users.c.username == username))
+        return _user(row) if row else None
+
+    def get_by_email(self, email):
+        row = self._one(select(t.users).where(t.users.c.email == email).order_by(t.users.c.id).limit(1))
+        return _user(row) if row else None
+
+    def get_by_anonymous_id(self, anonymous_user_id):
+        row = self._one(select(t.users).where(t.users.c.anonymous_user_id == str(anonymous_user_id)))
+        return _user(row) if row else None
+
+    def ensure(self, user):
+        now = _now()
+        # ON CONFLICT DO NOTHING: two first requests of a new learner both succeed.
+        _upsert(self.session, t.users, dict(
+            username=user.username, email=user.email, full_name=user.full_name, lms_user_id=user.lms_user_id,
+            is_staff=user.is_staff, is_active=user.is_active, anonymous_user_id=user.anonymous_user_id,
+            created=now, modified=now), ["username"], None)
+        return self.get_by_username(user.username)
+
+    def save(self, user):
+        self.session.execute(update(t.users).where(t.users.c.id == user.id).values(
+            email=user.email, full_name=user.full_name, lms_user_id=user.lms_user_id,
+            is_staff=user.is_staff, is_active=user.is_active, modified=_now()))
+
+
+class SqlStaffRoleRepository(_Repo):
+    def is_course_staff(self, user_id, course_id):
+        return self._one(select(t.course_staff_roles.c.id).where(
+            t.course_staff_roles.c.user_id == user_id, t.course_staff_roles.c.course_id == course_id).limit(1)) is not None
+
+    def _match(self, user_id, course_id, role):
+        c = t.course_staff_roles.c
+        return and_(c.user_id == user_id, c.course_id == course_id,
+                    c.role.is_(None) if role is None else c.role == role)
+
+    def add(self, user_id, course_id, role):
+        if self._one(select(t.course_staff_roles.c.id).where(self._match(user_id, course_id, role))):
+            return False
+        result = _upsert(self.session, t.course_staff_roles,
+                         dict(user_id=user_id, course_id=course_id, role=role, created=_now()),
+                         ["user_id", "course_id", "role"], None)
+        return result.rowcount == 1
+
+    def remove(self, user_id, course_id, role):
+        return self.session.execute(delete(t.course_staff_roles).where(
+            self._match(user_id, course_id, role))).rowcount > 0
+
+    def roles(self, user_id, course_id):
+        c = t.course_staff_roles.c
+        return [r.role for r in self.session.execute(
+            select(c.role).where(c.user_id == user_id, c.course_id == course_id).order_by(c.id))]
+
+
+# ---------------------------------------------------------------------------------------------
+def _provider(row) -> Provider:
+    return Provider(id=row.id, name=row.name, verbose_name=row.verbose_name,
+                    lti_configuration_id=row.lti_configuration_id, org_key=row.org_key,
+                    tech_support_phone=row.tech_support_phone, tech_support_email=row.tech_support_email,
+                    tech_support_url=row.tech_support_url)
+
+
+class SqlProviderRepository(_Repo):
+    def get(self, provider_id):
+        row = self._one(select(t.providers).where(t.providers.c.id == provider_id))
+        return _provider(row) if row else None
+
+    def get_by_name(self, name):
+        row = self._one(select(t.providers).where(t.providers.c.name == name))
+        return _provider(row) if row else None
+
+    def list(self, org=None):
+        stmt = select(t.providers).order_by(t.providers.c.id)
+        if org is not None:
+            stmt = stmt.where((t.providers.c.org_key == org) | t.providers.c.org_key.is_(None))
+        return [_provider(r) for r in self.session.execute(stmt)]
+
+    def add(self, provider):
+        now = _now()
+        try:
+            new_id = self.session.execute(insert(t.providers).values(
+                name=provider.name, verbose_name=provider.verbose_name,
+                lti_configuration_id=provider.lti_configuration_id, org_key=provider.org_key,
+                tech_support_phone=provider.tech_support_phone, tech_support_email=provider.tech_support_email,
+                tech_support_url=provider.tech_support_url, created=now, modified=now)).inserted_primary_key[0]
+        except IntegrityError:
+            raise Conflict(f"A provider named {provider.name!r} already exists.") from None
+        return self.get(new_id)
+
+    def save(self, provider):
+        self.session.execute(update(t.providers).where(t.providers.c.id == provider.id).values(
+            verbose_name=provider.verbose_name, lti_configuration_id=provider.lti_configuration_id,
+            org_key=provider.org_key, tech_support_phone=provider.tech_support_phone,
+            tech_support_email=provider.tech_support_email, tech_support_url=provider.tech_support_url,
+            modified=_now()))
+
+
+# ---------------------------------------------------------------------------------------------
+def _exam(row) -> Exam:
+    return Exam(id=row.id, course_id=row.course_id, content_id=row.content_id, exam_name=row.exam_name,
+                exam_type=ExamType(row.exam_type), time_limit_mins=row.time_limit_mins, due_date=row.due_date,
+                hide_after_due=row.hide_after_due, is_active=row.is_active, provider_id=row.provider_id,
+                resource_id=row.resource_id)
+
+
+def _exam_values(exam: Exam) -> dict:
+    return dict(course_id=exam.course_id, content_id=exam.content_id, exam_name=exam.exam_name,
+                exam_type=exam.exam_type.value, time_limit_mins=exam.time_limit_mins, due_date=exam.due_date,
+                hide_after_due=exam.hide_after_due, is_active=exam.is_active, provider_id=exam.provider_id,
+                resource_id=exam.resource_id)
+
+
+class SqlExamRepository(_Repo):
+    def get(self, exam_id):
+        row = self._one(select(t.exams).where(t.exams.c.id == exam_id))
+        return _exam(row) if row else None
+
+    def active_for_content(self, content_id):
+        row = self._one(select(t.exams).where(t.exams.c.content_id == content_id, t.exams.c.is_active)
+                        .order_by(t.exams.c.id.desc()).limit(1))
+        return _exam(row) if row else None
+
+    def active_in_course(self, course_id):
+        return [_exam(r) for r in self.session.execute(
+            select(t.exams).where(t.exams.c.course_id == course_id, t.exams.c.is_active).order_by(t.exams.c.id))]
+
+    def for_resource(self, resource_id):
+        return [_exam(r) for r in self.session.execute(
+            select(t.exams).where(t.exams.c.resource_id == resource_id).order_by(t.exams.c.id))]
+
+    def add(self, exam):
+        now = _now()
+        try:
+            with self.session.begin_nested():
+                exam.id = self.session.execute(
+                    insert(t.exams).values(**_exam_values(exam), created=now, modified=now)).inserted_primary_key[0]
+        except IntegrityError:
+            raise Conflict(f"An active exam already exists for content_id={exam.content_id}.") from None
+        return exam
+
+    def save(self, exam):
+        try:
+            with self.session.begin_nested():
+                self.session.execute(update(t.exams).where(t.exams.c.id == exam.id).values(
+                    **_exam_values(exam), modified=_now()))
+        except IntegrityError:
+            raise Conflict(f"An active exam already exists for content_id={exam.content_id}.") from None
+
+
+class SqlCourseConfigRepository(_Repo):
+    def get(self, course_id):
+        row = self._one(select(t.course_configs).where(t.course_configs.c.course_id == course_id))
+        if row is None:
+            return None
+        return CourseConfig(course_id=row.course_id, provider_id=row.provider_id,
+                            escalation_email=row.escalation_email, allow_opt_out=row.allow_opt_out)
+
+    def put(self, config):
+        now = _now()
+        _upsert(self.session, t.course_configs, dict(
+            course_id=config.course_id, provider_id=config.provider_id, escalation_email=config.escalation_email,
+            allow_opt_out=config.allow_opt_out, created=now, modified=now),
+            ["course_id"], ["provider_id", "escalation_email", "allow_opt_out", "modified"])
+
+
+# ---------------------------------------------------------------------------------------------
+def _attempt(row) -> Attempt:
+    return Attempt(id=row.id, user_id=row.user_id, exam_id=row.exam_id, status=AttemptStatus(row.status),
+                   attempt_number=row.attempt_number, start_time=row.start_time, end_time=row.end_time,
+                   allowed_time_limit_mins=row.allowed_time_limit_mins, created=row.created, modified=row.modified)
+
+
+class SqlAttemptRepository(_Repo):
+    def get(self, attempt_id, for_update=False):
+        stmt = select(t.attempts).where(t.attempts.c.id == attempt_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = self._one(stmt)
+        return _attempt(row) if row else None
+
+    def latest_for(self, user_id, exam_id):
+        row = self._one(select(t.attempts).where(t.attempts.c.user_id == user_id, t.attempts.c.exam_id == exam_id)
+                        .order_by(t.attempts.c.created.desc(), t.attempts.c.id.desc()).limit(1))
+        return _attempt(row) if row else None
+
+    def active_for_user(self, user_id):
+        row = self._one(select(t.attempts).where(t.attempts.c.user_id == user_id, t.attempts.c.status.in_(ACTIVE))
+                        .limit(1))
+        return _attempt(row) if row else None
+
+    def find(self, anonymous_user_id, resource_id, attempt_number, provider_ids=None):
+        """The attempt a vendor names by (LTI sub, resource link id, attempt number)."""
+        stmt = (select(t.attempts).join(t.users, t.users.c.id == t.attempts.c.user_id)
+                .join(t.exams, t.exams.c.id == t.attempts.c.exam_id)
+                .where(t.users.c.anonymous_user_id == str(anonymous_user_id), t.exams.c.resource_id == resource_id,
+                       t.attempts.c.attempt_number == attempt_number))
+        if provider_ids is not None:
+            stmt = stmt.where(t.exams.c.provider_id.in_(list(provider_ids)))
+        rows = self.session.execute(stmt.limit(2)).all()
+        return _attempt(rows[0]) if len(rows) == 1 else None
+
+    def _values(self, a: Attempt) -> dict:
+        return dict(status=a.status.value, start_time=a.start_time, end_time=a.end_time,
+                    allowed_time_limit_mins=a.allowed_time_limit_mins, deadline=a.deadline(),
+                    modified=a.modified or _now())
+
+    def add(self, attempt):
+        # No savepoint: on a conflict the use case fails and the whole transaction is rolled back.
+        try:
+            attempt.id = self.session.execute(insert(t.attempts).values(
+                user_id=attempt.user_id, exam_id=attempt.exam_id, attempt_number=attempt.attempt_number,
+                created=attempt.created or _now(), **self._values(attempt))).inserted_primary_key[0]
+        except IntegrityError:
+            raise Conflict("The learner already has an attempt at this exam.") from None
+        self._record(attempt)
+        return attempt
+
+    def save(self, attempt):
+        try:
+            self.session.execute(update(t.attempts).where(t.attempts.c.id == attempt.id)
+                                 .values(**self._values(attempt)))
+        except IntegrityError:
+            raise Conflict("The learner already has an active attempt.") from None
+        self._record(attempt)
+
+    def _record(self, attempt: Attempt) -> None:
+        if not attempt.changes:
+            return
+        self.session.execute(insert(t.attempt_history), [
+            dict(attempt_id=attempt.id, user_id=attempt.user_id, exam_id=attempt.exam_id,
+                 from_status=c.from_status.value if c.from_status else None, to_status=c.to_status.value,
+                 actor_id=c.actor_id, at=c.at) for c in attempt.changes])
+        attempt.changes.clear()
+
+    def delete(self, attempt):
+        self.session.execute(delete(t.control_results).where(t.control_results.c.attempt_id == attempt.id))
+        self.session.execute(delete(t.attempts).where(t.attempts.c.id == attempt.id))
+
+    def list_for_exam(self, exam_id, limit, offset):
+        count = self.session.execute(
+            select(func.count()).select_from(t.attempts).where(t.attempts.c.exam_id == exam_id)).scalar_one()
+        rows = self.session.execute(
+            select(t.attempts, t.users.c.username, t.users.c.email, t.users.c.full_name, t.users.c.lms_user_id,
+                   t.users.c.is_staff, t.users.c.is_active, t.users.c.anonymous_user_id)
+            .join(t.users, t.users.c.id == t.attempts.c.user_id)
+            .where(t.attempts.c.exam_id == exam_id)
+            .order_by(t.attempts.c.created.desc(), t.attempts.c.id.desc()).limit(limit).offset(offset))
+        out = []
+        for r in rows:
+            out.append((_attempt(r), User(id=r.user_id, username=r.username, email=r.email, full_name=r.full_name,
+                                          lms_user_id=r.lms_user_id, is_staff=r.is_staff, is_active=r.is_active,
+                                          anonymous_user_id=r.anonymous_user_id)))
+        return count, out
+
+    def users_with_attempts(self, exam_id):
+        return [_user(r) for r in self.session.execute(
+            select(t.users).where(t.users.c.id.in_(select(t.attempts.c.user_id).where(t.attempts.c.exam_id == exam_id)))
+            .order_by(t.users.c.id))]
+
+    def expired_ids(self, now, limit):
+        return list(self.session.execute(
+            select(t.attempts.c.id).where(t.attempts.c.status.in_(ACTIVE), t.attempts.c.deadline <= now)
+            .order_by(t.attempts.c.deadline).limit(limit)).scalars())
+
+    def history(self, attempt_id):
+        h = t.attempt_history.c
+        return [StatusChange(attempt_id, AttemptStatus(r.from_status) if r.from_status else None,
+                             AttemptStatus(r.to_status), r.actor_id, r.at)
+                for r in self.session.execute(select(t.attempt_history).where(h.attempt_id == attempt_id)
+                                              .order_by(h.id))]
+
+
+class SqlAllowanceRepository(_Repo):
+    def _allowance(self, row):
+        return Allowance(id=row.id, user_id=row.user_id, exam_id=row.exam_id, extra_time_mins=row.extra_time_mins)
+
+    def get(self, allowance_id):
+        row = self._one(select(t.allowances).where(t.allowances.c.id == allowance_id))
+        return self._allowance(row) if row else None
+
+    def for_user_exam(self, user_id, exam_id):
+        row = self._one(select(t.allowances).where(t.allowances.c.user_id == user_id,
+                                                   t.allowances.c.exam_id == exam_id))
+        return self._allowance(row) if row else None
+
+    def list_for_course(self, course_id):
+        a, u, e = t.allowances, t.users, t.exams
+        rows = self.session.execute(
+            select(a.c.id, a.c.user_id, a.c.exam_id, a.c.extra_time_mins, u.c.username, u.c.email,
+                   e.c.exam_name, e.c.course_id, e.c.content_id, e.c.exam_type, e.c.time_limit_mins)
+            .join(u, u.c.id == a.c.user_id).join(e, e.c.id == a.c.exam_id)
+            .where(e.c.course_id == course_id).order_by(a.c.id))
+        return [(self._allowance(r), User(id=r.user_id, username=r.username, email=r.email),
+                 Exam(id=r.exam_id, course_id=r.course_id, content_id=r.content_id, exam_name=r.exam_name,
+                      exam_type=ExamType(r.exam_type), time_limit_mins=r.time_limit_mins)) for r in rows]
+
+    def upsert(self, allowances: Iterable[Allowance]):
+        now = _now()
+        for allowance in allowances:
+            _upsert(self.session, t.allowances, dict(
+                user_id=allowance.user_id, exam_id=allowance.exam_id, extra_time_mins=allowance.extra_time_mins,
+                created=now, modified=now), ["user_id", "exam_id"], ["extra_time_mins", "modified"])
+
+    def delete(self, allowance):
+        self.session.execute(delete(t.allowances).where(t.allowances.c.id == allowance.id))
+
+
+class SqlControlResultRepository(_Repo):
+    def _result(self, row):
+        return ControlResult(id=row.id, attempt_id=row.attempt_id, action_type=row.action_type,
+                             incident_time=row.incident_time, severity=Decimal(row.severity).quantize(Decimal("0.01")),
+                             reason_code=row.reason_code)
+
+    def add(self, result):
+        new_id = self.session.execute(insert(t.control_results).values(
+            attempt_id=result.attempt_id, action_type=result.action_type, incident_time=result.incident_time,
+            severity=result.severity, reason_code=result.reason_code, created=_now())).inserted_primary_key[0]
+        return ControlResult(new_id, result.attempt_id, result.action_type, result.incident_time,
+                             result.severity, result.reason_code)
+
+    def first_for_attempts(self, attempt_ids):
+        if not attempt_ids:
+            return {}
+        c = t.control_results.c
+        firsts = select(func.min(c.id)).where(c.attempt_id.in_(attempt_ids)).group_by(c.attempt_id)
+        rows = self.session.execute(select(t.control_results).where(c.id.in_(firsts)))
+        return {r.attempt_id: self._result(r) for r in rows}
+
+    def for_attempt(self, attempt_id):
+        c = t.control_results.c
+        return [self._result(r) for r in self.session.execute(
+            select(t.control_results).where(c.attempt_id == attempt_id).order_by(c.id))]
+
+
+class SqlRepositories:
+    """All repositories over one session (one unit of work)."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.users = SqlUserRepository(session)
+        self.staff_roles = SqlStaffRoleRepository(session)
+        self.providers = SqlProviderRepository(session)
+        self.exams = SqlExamRepository(session)
+        self.configs = SqlCourseConfigRepository(session)
+        self.attempts = SqlAttemptRepository(session)
+        self.allowances = SqlAllowanceRepository(session)
+        self.control_results = SqlControlResultRepository(session)
+
+    def ping(self) -> None:
+        self.session.execute(text("SELECT 1"))

@@ -1,0 +1,175 @@
+"""The schema: the only definition of the tables (Alembic's target metadata)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (Boolean, CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, MetaData,
+                        Numeric, String, Table, Text, UniqueConstraint, text)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def _timestamps():
+    return (Column("created", UTCDateTime(), nullable=False),
+            Column("modified", UTCDateTime(), nullable=False))
+
+
+ACTIVE_STATUSES = "('started', 'ready_to_submit')"
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(150), nullable=False, unique=True),
+    Column("email", String(254), nullable=False, server_default=""),
+    Column("full_name", String(255), nullable=False, server_default=""),
+    Column("lms_user_id", Integer, index=True),
+    Column("is_staff", Boolean, nullable=False, server_default=text("false")),
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    Column("anonymous_user_id", String(36), nullable=False, unique=True),
+    *_timestamps(),
+)
+Index("ix_users_email", users.c.email)
+
+course_staff_roles = Table(
+    "course_staff_roles", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("course_id", String(255), nullable=False),
+    Column("role", String(255)),
+    Column("created", UTCDateTime(), nullable=False),
+    UniqueConstraint("user_id", "course_id", "role", name="uq_course_staff_roles_user_course_role"),
+)
+
+providers = Table(
+    "proctoring_providers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("verbose_name", String(255), nullable=False),
+    Column("lti_configuration_id", String(255), nullable=False, server_default=""),
+    Column("org_key", String(255)),
+    Column("tech_support_phone", String(255)),
+    Column("tech_support_email", String(255)),
+    Column("tech_support_url", String(255)),
+    *_timestamps(),
+)
+
+exams = Table(
+    "exams", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("resource_id", String(255), nullable=False, index=True),
+    Column("course_id", String(255), nullable=False, index=True),
+    Column("content_id", String(255), nullable=False),
+    Column("provider_id", Integer, ForeignKey("proctoring_providers.id", ondelete="CASCADE")),
+    Column("exam_name", Text, nullable=False),
+    Column("exam_type", String(32), nullable=False),
+    Column("time_limit_mins", Integer, nullable=False),
+    Column("due_date", UTCDateTime()),
+    Column("hide_after_due", Boolean, nullable=False, server_default=text("false")),
+    Column("is_active", Boolean, nullable=False, server_default=text("false")),
+    *_timestamps(),
+    CheckConstraint("time_limit_mins >= 0", name="time_limit_not_negative"),
+    CheckConstraint("exam_type IN ('proctored', 'timed', 'practice', 'onboarding')", name="known_exam_type"),
+)
+# One active exam per subsection: the rule Studio's registration relies on, kept by the database.
+Index("uq_exams_one_active_per_content", exams.c.course_id, exams.c.content_id, unique=True,
+      postgresql_where=exams.c.is_active, sqlite_where=exams.c.is_active)
+Index("ix_exams_active_content", exams.c.content_id,
+      postgresql_where=exams.c.is_active, sqlite_where=exams.c.is_active)
+
+course_configs = Table(
+    "course_exam_configurations", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("course_id", String(255), nullable=False, unique=True),
+    Column("provider_id", Integer, ForeignKey("proctoring_providers.id", ondelete="CASCADE")),
+    Column("allow_opt_out", Boolean, nullable=False, server_default=text("false")),
+    Column("escalation_email", String(254)),
+    *_timestamps(),
+)
+
+attempts = Table(
+    "exam_attempts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("exam_id", Integer, ForeignKey("exams.id", ondelete="CASCADE"), nullable=False),
+    Column("attempt_number", Integer, nullable=False, server_default=text("1")),
+    Column("status", String(64), nullable=False),
+    Column("start_time", UTCDateTime()),
+    Column("end_time", UTCDateTime()),
+    Column("allowed_time_limit_mins", Integer),
+    # start_time + allowed minutes, kept so that the sweeper finds overdue attempts by index.
+    Column("deadline", UTCDateTime()),
+    *_timestamps(),
+    # One attempt per learner and exam.
+    UniqueConstraint("user_id", "exam_id", name="uq_exam_attempts_user_exam"),
+)
+# At most one active attempt per learner, whatever the exam.
+Index("uq_exam_attempts_one_active_per_user", attempts.c.user_id, unique=True,
+      postgresql_where=text(f"status IN {ACTIVE_STATUSES}"), sqlite_where=text(f"status IN {ACTIVE_STATUSES}"))
+Index("ix_exam_attempts_exam_created", attempts.c.exam_id, attempts.c.created)
+Index("ix_exam_attempts_overdue", attempts.c.deadline,
+      postgresql_where=text(f"status IN {ACTIVE_STATUSES}"), sqlite_where=text(f"status IN {ACTIVE_STATUSES}"))
+
+attempt_history = Table(
+    "exam_attempt_history", metadata,
+    Column("id", Integer, primary_key=True),
+    # No foreign key: the history outlives a reset (deleted) attempt.
+    Column("attempt_id", Integer, nullable=False, index=True),
+    Column("user_id", Integer, nullable=False),
+    Column("exam_id", Integer, nullable=False),
+    Column("from_status", String(64)),
+    Column("to_status", String(64), nullable=False),
+    Column("actor_id", Integer),
+    Column("at", UTCDateTime(), nullable=False),
+)
+
+allowances = Table(
+    "student_allowances", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("exam_id", Integer, ForeignKey("exams.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("extra_time_mins", Integer, nullable=False),
+    *_timestamps(),
+    UniqueConstraint("user_id", "exam_id", name="uq_student_allowances_user_exam"),
+    CheckConstraint("extra_time_mins >= 0", name="extra_time_not_negative"),
+)
+
+control_results = Table(
+    "assessment_control_results", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("attempt_id", Integer, ForeignKey("exam_attempts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("action_type", String(64), nullable=False),
+    Column("incident_time", UTCDateTime(), nullable=False),
+    Column("severity", Numeric(3, 2), nullable=False),
+    Column("reason_code", String(64), nullable=False),
+    Column("created", UTCDateTime(), nullable=False),
+)

@@ -1,0 +1,73 @@
+"""Composition root: ``main(global_config, **settings)`` builds the WSGI application."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from pyramid.config import Configurator
+
+from exams import settings as settings_module
+from exams.container import Container, Services, build_container, database_is_up, run_in_transaction
+
+log = logging.getLogger(__name__)
+
+
+def _resolve_paths(raw: dict, here: str | None) -> dict:
+    """Relative file settings are relative to the ini file's folder."""
+    if here:
+        key_file = raw.get("exams.access_token.key_file", "var/access-token-key.json")
+        if not os.path.isabs(key_file):
+            raw = {**raw, "exams.access_token.key_file": os.path.join(here, key_file)}
+    return raw
+
+
+def main(global_config, container: Container | None = None, **raw_settings):
+    """The WSGI app for PasteDeploy (``pserve development.ini``); tests may pass a prepared container."""
+    raw_settings = _resolve_paths(raw_settings, (global_config or {}).get("here"))
+    settings = settings_module.load(raw_settings)
+    container = container or build_container(settings)
+
+    pyramid_settings = {**raw_settings, "tm.manager_hook": "pyramid_tm.explicit_manager", "tm.annotate_user": "false"}
+    with Configurator(settings=pyramid_settings) as config:
+        config.registry.container = container
+        config.registry.exams_settings = settings
+        config.registry.jwt_verifier = container.jwt_verifier()
+        config.registry.database_reachable = lambda: database_is_up(container)
+        # One transaction per request; views never commit (an error response aborts it).
+        config.include("pyramid_tm")
+        config.add_request_method(_dbsession, "dbsession", reify=True)
+        config.add_request_method(lambda r: Services(container, r.dbsession), "services", reify=True)
+        config.include("exams.adapters.http")
+        app = config.make_wsgi_app()
+
+    interval = settings["exams.expiry.sweep_interval"]
+    if interval:
+        start_sweeper(container, interval)
+    return app
+
+
+def _dbsession(request):
+    from exams.adapters.sql.session import session_in_transaction
+
+    return session_in_transaction(request.registry.container.session_factory(), request.tm)
+
+
+def start_sweeper(container: Container, interval: int) -> threading.Thread:
+    """Submit abandoned attempts at their deadline even when nobody reads them."""
+    stop = threading.Event()
+
+    def loop():
+        while not stop.wait(interval):
+            try:
+                count = run_in_transaction(container, lambda services: services.attempts.expire_overdue())
+                if count:
+                    log.info("expiry sweep submitted %d overdue attempts", count)
+            except Exception:  # keep sweeping; the next round retries
+                log.exception("expiry sweep failed")
+
+    thread = threading.Thread(target=loop, name="exams-expiry-sweeper", daemon=True)
+    thread.stop = stop
+    thread.start()
+    return thread

@@ -1,0 +1,105 @@
+"""The dependency-injection container: the one place that knows which adapter serves which port.
+
+Tests swap an adapter with ``container.<provider>.override(providers.Object(fake))``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, TypeVar
+
+import transaction
+from dependency_injector import containers, providers
+
+from exams.adapters.sql.repositories import SqlRepositories
+from exams.adapters.sql.session import database_reachable, make_engine, make_session_factory, session_in_transaction
+from exams.adapters.system import SystemClock
+from exams.adapters.tokens.access_tokens import JwcryptoAccessTokenSigner, load_or_create_key
+from exams.adapters.tokens.lms_jwt import JwcryptoJwtVerifier
+from exams.ports.outcomes import NullOutcomeSink
+from exams.services.attempts import AttemptService
+from exams.services.exams import ExamService
+from exams.services.users import UserService
+from exams.settings import Settings
+
+T = TypeVar("T")
+
+
+def _access_token_key(configured: dict | None, key_file: str) -> dict:
+    return configured if configured else load_or_create_key(key_file)
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+
+    engine = providers.Singleton(
+        lambda s: make_engine(s["sqlalchemy.url"]), settings)
+    session_factory = providers.Singleton(make_session_factory, engine)
+    clock = providers.Singleton(SystemClock)
+
+    jwt_verifier = providers.Singleton(
+        lambda s: JwcryptoJwtVerifier(issuer=s["exams.jwt.issuer"], audience=s["exams.jwt.audience"],
+                                      secret_key=s["exams.jwt.secret_key"], public_jwks=s["exams.jwt.public_jwks"],
+                                      leeway=s["exams.jwt.leeway"]), settings)
+    access_tokens = providers.Singleton(
+        lambda s: JwcryptoAccessTokenSigner(
+            _access_token_key(s["exams.access_token.private_jwk"], s["exams.access_token.key_file"]),
+            issuer=s["exams.access_token.issuer"]), settings)
+
+    # Per unit of work: called with session=...
+    repositories = providers.Factory(SqlRepositories)
+    outcomes = providers.Factory(lambda session: NullOutcomeSink())
+
+    users = providers.Factory(UserService)
+    exams = providers.Factory(ExamService)
+    attempts = providers.Factory(AttemptService, clock=clock, access_tokens=access_tokens)
+
+
+class Services:
+    """The use cases of one unit of work (one request, one CLI command), built on demand."""
+
+    def __init__(self, container: Container, session):
+        self._container = container
+        self.session = session
+        self._built: dict[str, Any] = {}
+
+    def _get(self, name: str, factory: Callable[[], T]) -> T:
+        if name not in self._built:
+            self._built[name] = factory()
+        return self._built[name]
+
+    @property
+    def repos(self) -> SqlRepositories:
+        return self._get("repos", lambda: self._container.repositories(self.session))
+
+    @property
+    def users(self) -> UserService:
+        return self._get("users", lambda: self._container.users(self.repos))
+
+    @property
+    def exams(self) -> ExamService:
+        return self._get("exams", lambda: self._container.exams(self.repos))
+
+    @property
+    def attempts(self) -> AttemptService:
+        return self._get("attempts", lambda: self._container.attempts(
+            self.repos, outcomes=self._container.outcomes(session=self.session)))
+
+
+def build_container(settings: Settings) -> Container:
+    container = Container(settings=settings)
+    return container
+
+
+def run_in_transaction(container: Container, work: Callable[[Services], T]) -> T:
+    """Run ``work`` in its own transaction (scripts, the sweeper); commit on success, roll back on error."""
+    manager = transaction.TransactionManager(explicit=True)
+    with manager:
+        session = session_in_transaction(container.session_factory(), manager)
+        try:
+            return work(Services(container, session))
+        finally:
+            pass
+
+
+def database_is_up(container: Container) -> bool:
+    return database_reachable(container.engine())

@@ -1,0 +1,214 @@
+"""The exam attempt lifecycle: statuses, transitions, clocks, actions and exam access.
+
+Everything here is pure: callers pass in the current time and the facts the rules need
+(the exam, the learner's allowance, whether another attempt is active).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from .errors import Forbidden, IllegalTransition, Rejected
+from .exams import Exam
+
+
+class AttemptStatus(str, enum.Enum):
+    CREATED = "created"
+    DOWNLOAD_SOFTWARE_CLICKED = "download_software_clicked"
+    READY_TO_START = "ready_to_start"
+    STARTED = "started"
+    READY_TO_SUBMIT = "ready_to_submit"
+    TIMED_OUT = "timed_out"
+    SUBMITTED = "submitted"
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    SECOND_REVIEW_REQUIRED = "second_review_required"
+    ERROR = "error"
+
+    @property
+    def is_in_progress(self) -> bool:
+        return self in IN_PROGRESS
+
+    @property
+    def is_completed(self) -> bool:
+        return self in COMPLETED
+
+    @property
+    def is_incomplete(self) -> bool:
+        return self in INCOMPLETE
+
+
+S = AttemptStatus
+IN_PROGRESS = frozenset({S.STARTED, S.READY_TO_SUBMIT})
+COMPLETED = frozenset({S.TIMED_OUT, S.SUBMITTED, S.VERIFIED, S.REJECTED, S.ERROR, S.SECOND_REVIEW_REQUIRED})
+INCOMPLETE = frozenset({S.CREATED, S.DOWNLOAD_SOFTWARE_CLICKED, S.READY_TO_START, S.STARTED, S.READY_TO_SUBMIT})
+# Statuses in which a vendor's ACS message may act on the attempt.
+ACS_ACTIONABLE = frozenset({S.READY_TO_START, S.STARTED, S.READY_TO_SUBMIT, S.TIMED_OUT, S.SUBMITTED})
+
+# Outcomes the LMS must learn about (event bus), with the event name suffix.
+OUTCOME_EVENTS = {S.SUBMITTED: "submitted", S.VERIFIED: "verified", S.REJECTED: "rejected", S.ERROR: "errored"}
+
+LEARNER_ACTIONS = {
+    "start": S.STARTED,
+    "stop": S.READY_TO_SUBMIT,
+    "submit": S.SUBMITTED,
+    "click_download_software": S.DOWNLOAD_SOFTWARE_CLICKED,
+    "error": S.ERROR,
+}
+STAFF_ACTIONS = {"verify": S.VERIFIED, "reject": S.REJECTED}
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A recorded move of an attempt from one status to another (history and outbox material)."""
+
+    attempt_id: int | None
+    from_status: AttemptStatus | None
+    to_status: AttemptStatus
+    actor_id: int | None
+    at: datetime
+
+
+@dataclass
+class Attempt:
+    id: int | None
+    user_id: int
+    exam_id: int
+    status: AttemptStatus = S.CREATED
+    attempt_number: int = 1
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    allowed_time_limit_mins: int | None = None
+    created: datetime | None = None
+    modified: datetime | None = None
+    changes: list[StatusChange] = field(default_factory=list, repr=False, compare=False)
+
+    # -- clock ---------------------------------------------------------------------------------
+    def deadline(self) -> datetime | None:
+        if self.start_time is None or self.allowed_time_limit_mins is None:
+            return None
+        return self.start_time + timedelta(minutes=self.allowed_time_limit_mins)
+
+    def time_remaining_seconds(self, now: datetime) -> float:
+        """Seconds left on the clock; 0 when never started or past the deadline. Never negative.
+
+        The clock does not pause: ``ready_to_submit`` keeps counting.
+        """
+        end = self.deadline()
+        if end is None or now >= end:
+            return 0
+        return (end - now).total_seconds()
+
+    def is_expired(self, now: datetime) -> bool:
+        """An in-progress attempt whose time is up (it must be submitted)."""
+        return self.status.is_in_progress and self.time_remaining_seconds(now) <= 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def transition(self, to: AttemptStatus, now: datetime, exam: Exam, *, actor_id: int | None,
+                   allowance_mins: int = 0, other_attempt_active: bool = False) -> StatusChange:
+        """Move to ``to`` if the lifecycle allows it; record and return the change.
+
+        Rules: a completed attempt never returns to an incomplete status; starting needs an attempt
+        not already started and no other active attempt of the learner; the allowed minutes are fixed
+        at the first start; every move to ``submitted`` stamps the end time.
+        """
+        if self.status.is_completed and to.is_incomplete:
+            raise IllegalTransition(
+                f'A status transition from "{self.status.value}" to "{to.value}" was attempted on '
+                f"exam_id={self.exam_id} for user_id={self.user_id}. This is not allowed! "
+                f"(course_id={exam.course_id})")
+        if to is S.STARTED:
+            if self.status is S.STARTED and self.start_time is not None:
+                raise IllegalTransition(
+                    f"Cannot start exam attempt for exam_id={self.exam_id} and user_id={self.user_id} "
+                    "because it has already started!", code="already_started")
+            if other_attempt_active:
+                raise IllegalTransition(
+                    f"Cannot start exam attempt for exam_id={self.exam_id} and user_id={self.user_id} "
+                    "because another exam attempt is currently active!", code="other_attempt_active")
+            if self.start_time is None:
+                self.start_time = now
+                self.allowed_time_limit_mins = allowed_minutes(exam, allowance_mins, now)
+        if to is S.SUBMITTED:
+            self.end_time = now
+        change = StatusChange(self.id, self.status, to, actor_id, now)
+        self.status = to
+        self.modified = now
+        self.changes.append(change)
+        return change
+
+
+def allowed_minutes(exam: Exam, allowance_mins: int, now: datetime) -> int:
+    """Time limit plus allowance, cut so that the attempt cannot run past the due date."""
+    minutes = exam.time_limit_mins + allowance_mins
+    if exam.due_date is not None and now + timedelta(minutes=minutes) > exam.due_date:
+        minutes = max(int((exam.due_date - now).total_seconds() // 60), 0)
+    return minutes
+
+
+def check_can_create(exam: Exam, user_id: int, now: datetime, *, has_attempt: bool) -> None:
+    """One attempt per learner and exam; non-practice exams cannot be begun after their due date."""
+    if has_attempt:
+        raise Rejected(
+            f"Cannot create attempt for exam_id={exam.id} and user_id={user_id} because an attempt "
+            "already exists.", code="attempt_exists")
+    if exam.due_date is not None and now > exam.due_date and not exam.exam_type.is_practice:
+        raise Rejected(
+            f"user_id={user_id} trying to create exam attempt for past due non-practice exam "
+            f"exam_id={exam.id} in course_id={exam.course_id}. Do not register an exam attempt!",
+            code="past_due")
+
+
+def resolve_action(action: object, attempt: Attempt, exam: Exam, *, caller_id: int,
+                   caller_is_course_staff: bool) -> AttemptStatus:
+    """Who may do what: course staff may only verify or reject; the owner drives their attempt."""
+    if caller_is_course_staff:
+        mapping = STAFF_ACTIONS
+    elif caller_id == attempt.user_id:
+        mapping = LEARNER_ACTIONS
+    else:
+        raise Forbidden(
+            f"user_id={attempt.user_id} attempted to update attempt_id={attempt.id} in "
+            f"course_id={exam.course_id} but does not have access to it. (action={action})")
+    target = mapping.get(action) if isinstance(action, str) else None
+    if target is None:
+        raise Rejected(f'Unrecognized action "{action}"', code="unrecognized_action")
+    return target
+
+
+@dataclass(frozen=True)
+class AccessGrant:
+    expires_in: float
+
+
+ACCESS_TOKEN_WINDOW = 60
+
+
+def decide_exam_access(exam: Exam, attempt: Attempt | None, now: datetime, *,
+                       is_course_staff: bool) -> AccessGrant | None:
+    """Whether the LMS may render exam content for this caller now, and for how long.
+
+    Staff always; before the due date only a started attempt with time left (for at most the time
+    left); after the due date a submitted or verified attempt unless hidden after due, or no attempt.
+    """
+    if is_course_staff:
+        return AccessGrant(ACCESS_TOKEN_WINDOW)
+    past_due = exam.due_date is not None and now >= exam.due_date
+    if attempt is not None:
+        if not past_due:
+            if attempt.status is not S.STARTED:
+                return None
+            remaining = attempt.time_remaining_seconds(now)
+            if remaining <= 0:
+                return None
+            return AccessGrant(min(remaining, ACCESS_TOKEN_WINDOW))
+        if attempt.status in (S.SUBMITTED, S.VERIFIED) and not exam.hide_after_due:
+            return AccessGrant(ACCESS_TOKEN_WINDOW)
+        return None
+    # edx-exams also grants this when the exam is hidden after its due date; we do not.
+    if past_due and not exam.hide_after_due:
+        return AccessGrant(ACCESS_TOKEN_WINDOW)
+    return None

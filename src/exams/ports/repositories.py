@@ -1,0 +1,149 @@
+"""Persistence ports. Repositories load and save domain objects; they never commit.
+
+A write that would break a uniqueness rule the database enforces raises ``domain.errors.Conflict``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterable, Protocol
+
+from exams.domain.allowances import Allowance
+from exams.domain.attempts import Attempt, StatusChange
+from exams.domain.exams import CourseConfig, Exam, Provider
+from exams.domain.reviews import ControlResult
+from exams.domain.users import User
+
+
+class UserRepository(Protocol):
+    def get(self, user_id: int) -> User | None:
+        """The user with this local id."""
+
+    def get_by_username(self, username: str) -> User | None:
+        """The user with this username."""
+
+    def get_by_email(self, email: str) -> User | None:
+        """The first user with this email (emails are not unique)."""
+
+    def get_by_anonymous_id(self, anonymous_user_id: str) -> User | None:
+        """The user whose LTI ``sub`` this is."""
+
+    def ensure(self, user: User) -> User:
+        """Insert the user unless the username exists (concurrency safe); return the stored user."""
+
+    def save(self, user: User) -> None:
+        """Persist profile changes of an existing user."""
+
+
+class StaffRoleRepository(Protocol):
+    def is_course_staff(self, user_id: int, course_id: str) -> bool:
+        """Whether any course role row exists for (user, course)."""
+
+    def add(self, user_id: int, course_id: str, role: str | None) -> bool:
+        """Grant a role; False when it was already granted."""
+
+    def remove(self, user_id: int, course_id: str, role: str | None) -> bool:
+        """Revoke a role; False when there was none."""
+
+    def roles(self, user_id: int, course_id: str) -> list[str | None]:
+        """The roles the user holds in the course."""
+
+
+class ProviderRepository(Protocol):
+    def get(self, provider_id: int) -> Provider | None: ...
+
+    def get_by_name(self, name: str) -> Provider | None: ...
+
+    def list(self, org: str | None = None) -> list[Provider]:
+        """All providers, or those available to ``org`` (its own and org-less ones)."""
+
+    def add(self, provider: Provider) -> Provider: ...
+
+
+class ExamRepository(Protocol):
+    def get(self, exam_id: int) -> Exam | None: ...
+
+    def active_for_content(self, content_id: str) -> Exam | None:
+        """The active exam registered for this subsection."""
+
+    def active_in_course(self, course_id: str) -> list[Exam]: ...
+
+    def add(self, exam: Exam) -> Exam:
+        """Insert; raises Conflict when another exam is active for the same content."""
+
+    def save(self, exam: Exam) -> None: ...
+
+
+class CourseConfigRepository(Protocol):
+    def get(self, course_id: str) -> CourseConfig | None: ...
+
+    def put(self, config: CourseConfig) -> None:
+        """Create or replace the configuration of ``config.course_id``."""
+
+
+class AttemptRepository(Protocol):
+    def get(self, attempt_id: int, for_update: bool = False) -> Attempt | None:
+        """The attempt; with ``for_update`` locked until the end of the transaction."""
+
+    def latest_for(self, user_id: int, exam_id: int) -> Attempt | None:
+        """The learner's current attempt at the exam."""
+
+    def active_for_user(self, user_id: int) -> Attempt | None:
+        """The learner's attempt in ``started``/``ready_to_submit``, if any."""
+
+    def add(self, attempt: Attempt) -> Attempt:
+        """Insert; raises Conflict when the learner already has an attempt at the exam."""
+
+    def save(self, attempt: Attempt) -> None:
+        """Persist status and clock fields and record ``attempt.changes`` in the history.
+
+        Raises Conflict when the learner would have two active attempts.
+        """
+
+    def delete(self, attempt: Attempt) -> None: ...
+
+    def list_for_exam(self, exam_id: int, limit: int, offset: int) -> tuple[int, list[tuple[Attempt, User]]]:
+        """Total count and one page of the exam's attempts, newest first, with their learners."""
+
+    def expired_ids(self, now: datetime, limit: int) -> list[int]:
+        """Ids of in-progress attempts whose deadline has passed."""
+
+    def history(self, attempt_id: int) -> list[StatusChange]: ...
+
+
+class AllowanceRepository(Protocol):
+    def get(self, allowance_id: int) -> Allowance | None: ...
+
+    def for_user_exam(self, user_id: int, exam_id: int) -> Allowance | None: ...
+
+    def list_for_course(self, course_id: str) -> list[tuple[Allowance, User, Exam]]: ...
+
+    def upsert(self, allowances: Iterable[Allowance]) -> None:
+        """Create or update by (user, exam)."""
+
+    def delete(self, allowance: Allowance) -> None: ...
+
+
+class ControlResultRepository(Protocol):
+    def add(self, result: ControlResult) -> ControlResult: ...
+
+    def first_for_attempts(self, attempt_ids: list[int]) -> dict[int, ControlResult]:
+        """The first recorded result of each attempt (the one the dashboard shows)."""
+
+    def for_attempt(self, attempt_id: int) -> list[ControlResult]: ...
+
+
+class Repositories(Protocol):
+    """Everything one unit of work can load and save."""
+
+    users: UserRepository
+    staff_roles: StaffRoleRepository
+    providers: ProviderRepository
+    exams: ExamRepository
+    configs: CourseConfigRepository
+    attempts: AttemptRepository
+    allowances: AllowanceRepository
+    control_results: ControlResultRepository
+
+    def ping(self) -> None:
+        """Raise if the database cannot be reached."""

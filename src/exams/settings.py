@@ -1,0 +1,161 @@
+"""Service settings: declared once, read from the ini file, overridable by environment variables.
+
+Every key may be overridden by an environment variable named by upper-casing it and replacing dots
+with underscores (``exams.jwt.secret_key`` -> ``EXAMS_JWT_SECRET_KEY``). Unknown ``exams.*`` keys and
+malformed values stop start-up with an error naming the key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
+
+
+class SettingsError(ValueError):
+    """A setting is unknown, missing or malformed; the message names the key."""
+
+
+def _url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("expected an absolute http(s) URL")
+    return value.rstrip("/")
+
+
+def _optional_url(value: str) -> str:
+    return _url(value) if value else ""
+
+
+def _text(value: str) -> str:
+    return value.strip()
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("true", "yes", "on", "1"):
+        return True
+    if lowered in ("false", "no", "off", "0", ""):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _non_negative_int(value: str) -> int:
+    number = int(value.strip())
+    if number < 0:
+        raise ValueError("expected a number >= 0")
+    return number
+
+
+def _positive_int(value: str) -> int:
+    number = int(value.strip())
+    if number <= 0:
+        raise ValueError("expected a number > 0")
+    return number
+
+
+def _words(value: str) -> tuple[str, ...]:
+    return tuple(value.split())
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    return tuple(_url(v) for v in value.split())
+
+
+def _json_object(value: str) -> dict | None:
+    if not value.strip():
+        return None
+    parsed = json.loads(value)
+    if not isinstance(parsed, dict):
+        raise ValueError("expected a JSON object")
+    return parsed
+
+
+def _database_url(value: str) -> str:
+    if "://" not in value:
+        raise ValueError("expected a database URL such as sqlite:///var/exams.db or postgresql+psycopg://...")
+    return value.strip()
+
+
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        value = value.strip()
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return value
+    return parse
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    parse: Callable[[str], Any]
+    default: str | None  # None: required
+    doc: str
+
+    @property
+    def env(self) -> str:
+        return self.key.upper().replace(".", "_")
+
+
+SETTINGS: dict[str, Setting] = {s.key: s for s in [
+    Setting("sqlalchemy.url", _database_url, None, "Database URL (SQLite file for development, PostgreSQL in production)."),
+    Setting("exams.root_url", _url, "http://localhost:18740", "Public base URL of this service (LTI issuer, ACS and launch URLs)."),
+    Setting("exams.lms_root_url", _url, "http://localhost:18000", "Base URL of the LMS."),
+    Setting("exams.learning_mfe_url", _url, "http://localhost:2000", "Base URL of the Learning MFE (exam URLs)."),
+    Setting("exams.jwt.issuer", _text, "http://localhost:18000/oauth2", "Expected `iss` of LMS JWTs."),
+    Setting("exams.jwt.audience", _text, "lms-key", "Expected `aud` of LMS JWTs."),
+    Setting("exams.jwt.secret_key", _text, "", "HS256 secret shared with the LMS (JWT_AUTH JWT_SECRET_KEY). Empty: HS256 tokens are refused."),
+    Setting("exams.jwt.public_jwks", _json_object, "", "JSON JWKS of the LMS public keys for RS256/RS512 JWTs (JWT_PUBLIC_SIGNING_JWK_SET)."),
+    Setting("exams.jwt.leeway", _non_negative_int, "1", "Seconds of clock skew tolerated on `exp`."),
+    Setting("exams.cors.origins", _origins, "", "Space-separated origins allowed to make credentialed cross-origin calls (the MFEs)."),
+    Setting("exams.csrf.trusted_origins", _origins, "", "Extra origins trusted for cookie-authenticated writes (defaults to the CORS origins)."),
+    Setting("exams.cookies.secure", _bool, "false", "Mark cookies set by this service Secure (SameSite=None). True in production."),
+    Setting("exams.access_token.private_jwk", _json_object, "", "Private RSA JWK (JSON) signing exam access tokens for the LMS. Empty: generated and kept under var/ (development only)."),
+    Setting("exams.access_token.key_file", _text, "var/access-token-key.json", "Where a generated access-token key is kept when no private JWK is configured."),
+    Setting("exams.access_token.issuer", _text, "http://localhost:18740", "`iss` of exam access tokens (TOKEN_SIGNING JWT_ISSUER in the LMS)."),
+    Setting("exams.max_body_bytes", _positive_int, "262144", "Largest request body accepted (bytes); larger gets 413."),
+    Setting("exams.expiry.sweep_interval", _non_negative_int, "0", "Seconds between in-process sweeps that submit abandoned, overdue attempts (0: off; run `exams -c INI expire` from cron instead)."),
+    Setting("exams.demo.enabled", _bool, "false", "Development conveniences (`exams demo`)."),
+]}
+
+# Keys that belong to libraries we configure through the same file.
+PASS_THROUGH_PREFIXES = ("pyramid.", "tm.", "retry.", "debugtoolbar.", "sqlalchemy.")
+
+
+@dataclass(frozen=True)
+class Settings:
+    values: Mapping[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+
+def load(raw: Mapping[str, str], environ: Mapping[str, str] | None = None) -> Settings:
+    """Parse and validate settings; environment variables win over the file."""
+    environ = os.environ if environ is None else environ
+    for key in raw:
+        if key in SETTINGS or key.startswith(PASS_THROUGH_PREFIXES) or not key.startswith("exams."):
+            continue
+        raise SettingsError(f"Unknown setting {key!r}.")
+    values: dict[str, Any] = {}
+    for key, setting in SETTINGS.items():
+        text = environ.get(setting.env)
+        source = f"environment variable {setting.env}"
+        if text is None:
+            text = raw.get(key)
+            source = f"setting {key!r}"
+        if text is None:
+            text = setting.default
+        if text is None:
+            raise SettingsError(f"Missing setting {key!r} (or environment variable {setting.env}).")
+        try:
+            values[key] = setting.parse(str(text))
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise SettingsError(f"Malformed {source}: {exc}") from None
+    return Settings(values)
