@@ -111,9 +111,10 @@ class UrllibKeysetFetcher:
                 body = bytearray()
                 while True:
                     # The socket timeout bounds each read; the deadline bounds a server that drips bytes.
+                    # read1, not read: read(n) would keep waiting until n bytes arrived.
                     if time.monotonic() > deadline:
                         raise _unavailable("The tool keyset took too long to download.")
-                    chunk = response.read(_CHUNK)
+                    chunk = response.read1(_CHUNK)
                     if not chunk:
                         break
                     body.extend(chunk)
