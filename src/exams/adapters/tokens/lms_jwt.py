@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -39,8 +41,7 @@ class JwcryptoJwtVerifier:
         self.audience = audience
         self.leeway = leeway
         self._now = now
-        self._hmac_key = jwk.JWK(kty="oct", k=base64.urlsafe_b64encode(secret_key.encode()).rstrip(b"=").decode()) \
-            if secret_key else None
+        self._hmac_secret = secret_key.encode() if secret_key else None
         self._rsa_keys = jwk.JWKSet.from_json(json.dumps(public_jwks)) if public_jwks else None
         self._cache: OrderedDict[str, dict] = OrderedDict()
         self._cache_size = cache_size
@@ -63,8 +64,6 @@ class JwcryptoJwtVerifier:
 
     def _key_for(self, header: dict):
         alg = header.get("alg")
-        if alg in HMAC_ALGS and self._hmac_key is not None:
-            return self._hmac_key
         if alg in RSA_ALGS and self._rsa_keys is not None:
             kid = header.get("kid")
             if kid is not None:
@@ -87,6 +86,8 @@ class JwcryptoJwtVerifier:
         if set(header) - {"alg", "typ", "kid"}:
             # No "jku", "x5u", "crit", embedded "jwk"...: nothing in the header may choose the key.
             raise InvalidToken()
+        if header.get("alg") in HMAC_ALGS and self._hmac_secret is not None:
+            return self._verify_hmac(token)
         key = self._key_for(header)
         try:
             signed = jws.JWS()
@@ -97,6 +98,19 @@ class JwcryptoJwtVerifier:
             raise InvalidToken() from None
         if not isinstance(claims, dict):
             raise InvalidToken()
+        return claims
+
+    def _verify_hmac(self, token: str) -> dict:
+        # The standard library, not jwcrypto: LMS secrets are often shorter than jwcrypto's minimum
+        # HS256 key length, and refusing them would lock out existing installations.
+        signing_input, _, signature = token.rpartition(".")
+        expected = _b64(hmac.new(self._hmac_secret, signing_input.encode("ascii"), hashlib.sha256).digest())
+        if not hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii")):
+            raise InvalidToken()
+        try:
+            claims = _b64json(signing_input.split(".", 1)[1])
+        except (ValueError, UnicodeError, IndexError):
+            raise InvalidToken() from None
         return claims
 
     def _check_claims(self, claims: dict) -> None:
@@ -113,9 +127,12 @@ class JwcryptoJwtVerifier:
             raise InvalidToken()
 
 
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
 def sign_hs256(claims: dict, secret_key: str) -> str:
     """An LMS-style HS256 JWT (for the operator's ``exams token`` command and the tests)."""
-    key = jwk.JWK(kty="oct", k=base64.urlsafe_b64encode(secret_key.encode()).rstrip(b"=").decode())
-    token = jws.JWS(json.dumps(claims).encode())
-    token.add_signature(key, alg="HS256", protected=json.dumps({"alg": "HS256", "typ": "JWT"}))
-    return token.serialize(compact=True)
+    signing_input = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + "." + _b64(json.dumps(claims).encode())
+    signature = hmac.new(secret_key.encode(), signing_input.encode("ascii"), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(signature)}"

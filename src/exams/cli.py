@@ -1,0 +1,226 @@
+"""The ``exams`` command: operator tasks against the database named by an ini file.
+
+    exams -c development.ini migrate
+    exams -c development.ini provider add --name proctorio --verbose-name Proctorio
+    exams -c development.ini token --username alice --user-id 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from typing import Sequence
+
+import plaster
+
+from exams import settings as settings_module
+from exams.container import Container, build_container, run_in_transaction
+from exams.domain.errors import DomainError
+from exams.domain.exams import Provider
+
+
+class CliError(Exception):
+    """A one-line error for the operator (exit status 2)."""
+
+
+def load_settings(config_uri: str) -> settings_module.Settings:
+    if not os.path.exists(config_uri.split("#")[0]):
+        raise CliError(f"no such ini file: {config_uri}")
+    raw = dict(plaster.get_settings(config_uri, "app:main"))
+    here = os.path.dirname(os.path.abspath(config_uri.split("#")[0]))
+    key_file = raw.get("exams.access_token.key_file", "var/access-token-key.json")
+    if not os.path.isabs(key_file):
+        raw["exams.access_token.key_file"] = os.path.join(here, key_file)
+    return settings_module.load(raw)
+
+
+def emit(data) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+# -- commands ---------------------------------------------------------------------------------
+def cmd_migrate(args, container: Container, settings) -> None:
+    from exams.adapters.sql.migrate import upgrade
+
+    url = settings["sqlalchemy.url"]
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):]
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    upgrade(url)
+    emit({"migrated": True, "database": container.engine().url.render_as_string(hide_password=True)})
+
+
+def provider_json(p: Provider) -> dict:
+    return {"id": p.id, "name": p.name, "verbose_name": p.verbose_name,
+            "lti_configuration_id": p.lti_configuration_id, "org_key": p.org_key,
+            "tech_support_email": p.tech_support_email, "tech_support_phone": p.tech_support_phone,
+            "tech_support_url": p.tech_support_url}
+
+
+def cmd_provider_add(args, container, settings) -> None:
+    provider = Provider(id=None, name=args.name, verbose_name=args.verbose_name, org_key=args.org_key,
+                        tech_support_email=args.tech_support_email, tech_support_phone=args.tech_support_phone,
+                        tech_support_url=args.tech_support_url)
+    created = run_in_transaction(container, lambda s: s.exams.add_provider(provider))
+    emit(provider_json(created))
+
+
+def cmd_provider_list(args, container, settings) -> None:
+    emit([provider_json(p) for p in run_in_transaction(container, lambda s: s.exams.providers())])
+
+
+def cmd_staff_add(args, container, settings) -> None:
+    added = run_in_transaction(container, lambda s: s.users.add_course_role(args.username, args.course_id, args.role))
+    emit({"username": args.username, "course_id": args.course_id, "role": args.role, "added": added})
+
+
+def cmd_staff_remove(args, container, settings) -> None:
+    removed = run_in_transaction(container, lambda s: s.users.remove_course_role(args.username, args.course_id,
+                                                                                 args.role))
+    emit({"username": args.username, "course_id": args.course_id, "role": args.role, "removed": removed})
+
+
+def cmd_staff_import(args, container, settings) -> None:
+    try:
+        with open(args.file, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise CliError(f"cannot read {args.file}: {exc.strerror}") from None
+    required = {"username", "email", "role", "course_id"}
+    if rows and not required <= set(rows[0]):
+        raise CliError(f"{args.file}: expected the columns username,email,role,course_id")
+    for number, row in enumerate(rows, start=2):
+        if not all((row.get(k) or "").strip() for k in ("username", "role", "course_id")):
+            raise CliError(f"{args.file}:{number}: username, role and course_id are required")
+
+    def work(services):
+        added = 0
+        for row in rows:
+            added += services.users.add_course_role(row["username"].strip(), row["course_id"].strip(),
+                                                    row["role"].strip(), email=(row.get("email") or "").strip())
+        return added
+
+    added = run_in_transaction(container, work)
+    emit({"rows": len(rows), "added": added})
+
+
+def cmd_token(args, container, settings) -> None:
+    from exams.adapters.tokens.lms_jwt import sign_hs256
+
+    secret = settings["exams.jwt.secret_key"]
+    if not secret:
+        raise CliError("no exams.jwt.secret_key (EXAMS_JWT_SECRET_KEY) is configured: cannot sign a token")
+    now = int(time.time())
+    claims = {"iss": settings["exams.jwt.issuer"], "aud": settings["exams.jwt.audience"], "iat": now,
+              "exp": now + args.ttl, "preferred_username": args.username, "administrator": args.staff,
+              "email": args.email or f"{args.username}@example.com", "version": "1.2.0", "is_restricted": False,
+              "scopes": ["user_id", "email", "profile"], "filters": []}
+    if args.user_id is not None:
+        claims["user_id"] = args.user_id
+    print(sign_hs256(claims, secret))
+
+
+def cmd_expire(args, container, settings) -> None:
+    total = 0
+    while True:
+        count = run_in_transaction(container, lambda s: s.attempts.expire_overdue(batch=500))
+        total += count
+        if count < 500:
+            break
+    emit({"submitted": total})
+
+
+def cmd_demo(args, container, settings) -> None:
+    from exams.demo import seed
+
+    emit_text = seed(container, settings, config_path=args.config)
+    print(emit_text)
+
+
+# -- parser -----------------------------------------------------------------------------------
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise CliError(message)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
+    return value
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="exams", description="Operator commands of the exams service.")
+    parser.add_argument("-c", "--config", required=True, help="the ini file (development.ini, production.ini)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(func=cmd_migrate)
+
+    provider = sub.add_parser("provider", help="proctoring providers").add_subparsers(dest="action", required=True,
+                                                                                      parser_class=Parser)
+    add = provider.add_parser("add", help="register a proctoring provider")
+    add.add_argument("--name", required=True)
+    add.add_argument("--verbose-name", required=True)
+    add.add_argument("--org-key")
+    add.add_argument("--tech-support-email")
+    add.add_argument("--tech-support-phone")
+    add.add_argument("--tech-support-url")
+    add.set_defaults(func=cmd_provider_add)
+    provider.add_parser("list", help="list providers").set_defaults(func=cmd_provider_list)
+
+    staff = sub.add_parser("staff", help="course staff roles").add_subparsers(dest="action", required=True,
+                                                                              parser_class=Parser)
+    for name, func in (("add", cmd_staff_add), ("remove", cmd_staff_remove)):
+        p = staff.add_parser(name)
+        p.add_argument("--username", required=True)
+        p.add_argument("--course-id", required=True)
+        p.add_argument("--role", required=True, choices=["staff", "instructor", "limited_staff"])
+        p.set_defaults(func=func)
+    imp = staff.add_parser("import", help="CSV with columns username,email,role,course_id")
+    imp.add_argument("file")
+    imp.set_defaults(func=cmd_staff_import)
+
+    token = sub.add_parser("token", help="print an LMS-style JWT for calling the API with curl")
+    token.add_argument("--username", required=True)
+    token.add_argument("--user-id", type=positive_int)
+    token.add_argument("--email")
+    token.add_argument("--staff", action="store_true", help="global staff (administrator claim)")
+    token.add_argument("--ttl", type=positive_int, default=3600, help="seconds (default 3600)")
+    token.set_defaults(func=cmd_token)
+
+    sub.add_parser("expire", help="submit every in-progress attempt past its deadline").set_defaults(func=cmd_expire)
+    sub.add_parser("demo", help="seed a demo course and print curl commands").set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        settings = load_settings(args.config)
+        container = build_container(settings)
+        args.func(args, container, settings)
+        return 0
+    except (CliError, settings_module.SettingsError) as exc:
+        print(f"exams: error: {exc}", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        print(f"exams: error: {exc.detail}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # an operator gets one line, not a traceback; details with EXAMS_DEBUG=1
+        if os.environ.get("EXAMS_DEBUG"):
+            raise
+        print(f"exams: error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
