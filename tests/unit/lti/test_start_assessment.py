@@ -409,3 +409,11 @@ def test_a_non_canonical_base64_spelling_of_a_genuine_token_is_refused(platform,
     last = alphabet.index(signature[-1])
     twin = signature[:-1] + alphabet[last ^ 1]
     assert rejection(platform, registration_a, f"{header}.{payload}.{twin}") == RejectionCode.MALFORMED_TOKEN
+
+
+@pytest.mark.parametrize("claim", ["nonce", "iss", LTI_AP + "session_data"])
+def test_a_lone_surrogate_in_a_signed_claim_is_a_rejection(platform, registration_a, tool_a_key, claim):
+    payload = json.dumps(start_assessment_claims()).replace(json.dumps(start_assessment_claims()[claim]), '"\\ud800"', 1)
+    jws = JWS(payload.encode())
+    jws.add_signature(tool_a_key.key, alg="RS256", protected=json.dumps({"alg": "RS256", "kid": tool_a_key.kid}))
+    assert rejection(platform, registration_a, jws.serialize(compact=True)) == RejectionCode.MALFORMED_TOKEN

@@ -71,6 +71,9 @@ def strict_json_object(data: bytes | str) -> dict[str, Any]:
     value = json.loads(data, object_pairs_hook=_no_duplicate_keys, parse_constant=_refuse_constant)
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
+    # JSON may escape lone surrogates ("\ud800") that no UTF-8 encoder accepts; refuse them here rather
+    # than let them reach hashing, comparisons or a database (UnicodeEncodeError is a ValueError).
+    json.dumps(value, ensure_ascii=False).encode("utf-8")
     return value
 
 
