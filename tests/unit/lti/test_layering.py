@@ -37,3 +37,18 @@ def test_the_core_never_imports_jwcrypto():
     for package in ("domain", "ports", "services"):
         for path in (SRC / package).rglob("*.py"):
             assert not any(n.split(".")[0] == "jwcrypto" for n in imported_modules(path)), path
+
+
+def test_the_adapter_methods_match_the_port_signatures():
+    import inspect
+
+    from exams.adapters.lti import JwcryptoLtiPlatform, UrllibKeysetFetcher
+    from exams.ports.lti import KeysetFetcher, LtiPlatform
+
+    for port, adapter in ((LtiPlatform, JwcryptoLtiPlatform), (KeysetFetcher, UrllibKeysetFetcher)):
+        for name, member in vars(port).items():
+            if name.startswith("_") or not callable(member):
+                continue
+            expected = [(p.name, p.kind, p.default) for p in inspect.signature(member).parameters.values()]
+            actual = [(p.name, p.kind, p.default) for p in inspect.signature(getattr(adapter, name)).parameters.values()]
+            assert actual == expected, f"{adapter.__name__}.{name}"

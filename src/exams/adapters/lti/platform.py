@@ -219,8 +219,8 @@ class JwcryptoLtiPlatform:
     def build_end_assessment_claims(
         self, registration: ToolRegistration, launch: EndAssessmentLaunch
     ) -> dict[str, Any]:
-        if isinstance(launch.attempt_number, bool) or not isinstance(launch.attempt_number, int):
-            raise ValueError("attempt_number must be an int")
+        if isinstance(launch.attempt_number, bool) or not isinstance(launch.attempt_number, int) or launch.attempt_number < 1:
+            raise ValueError("attempt_number must be an int from 1")
         claims = self._base_claims(
             registration,
             message_type=MESSAGE_END_ASSESSMENT,
