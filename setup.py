@@ -13,6 +13,8 @@ requires = [
     "jwcrypto>=1.5",
     "dependency-injector>=4.41",
     "psycopg[binary]>=3.1",
+    "redis>=5",
+    "fastavro>=1.9",
 ]
 
 tests_require = [
