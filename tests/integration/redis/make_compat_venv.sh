@@ -25,4 +25,4 @@ fi
     "openedx-events==${OPENEDX_EVENTS_VERSION}" \
     "edx-event-bus-redis==${EVENT_BUS_REDIS_VERSION}"
 # edx_event_bus_redis reads Django settings at import time, so only locate it here.
-"$VENV_DIR/bin/python" -c "{chk}; print('compat venv ready: openedx-events', openedx_events.__version__, 'django', django.get_version())"
+"$VENV_DIR/bin/python" -c "import importlib.util as u, openedx_events, django; assert u.find_spec('edx_event_bus_redis'); print('compat venv ready: openedx-events', openedx_events.__version__, 'django', django.get_version())"
