@@ -108,30 +108,33 @@ class Attempt:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def transition(self, to: AttemptStatus, now: datetime, exam: Exam, *, actor_id: int | None,
-                   allowance_mins: int = 0, other_attempt_active: bool = False) -> StatusChange:
+                   allowance_mins: int = 0, other_attempt_active: bool = False) -> StatusChange | None:
         """Move to ``to`` if the lifecycle allows it; record and return the change.
 
-        Rules: a completed attempt never returns to an incomplete status; starting needs an attempt
-        not already started and no other active attempt of the learner; the allowed minutes are fixed
-        at the first start; every move to ``submitted`` stamps the end time.
+        Rules: a completed (or expired) attempt never returns to an incomplete status; starting needs an attempt
+        not already started; moving into ``started`` or ``ready_to_submit`` needs no other active
+        attempt of the learner; the allowed minutes are fixed at the first start; a move to
+        ``submitted`` stamps the end time. Moving to the status the attempt already has changes
+        nothing and returns None (a second "submit" must not submit twice).
         """
-        if self.status.is_completed and to.is_incomplete:
+        # "expired" is in neither bucket; edx-exams lets it lead anywhere, which would let a completed
+        # attempt become incomplete again by way of "expired". Here every finished status is final.
+        if not self.status.is_incomplete and to.is_incomplete:
             raise IllegalTransition(
                 f'A status transition from "{self.status.value}" to "{to.value}" was attempted on '
                 f"exam_id={self.exam_id} for user_id={self.user_id}. This is not allowed! "
                 f"(course_id={exam.course_id})")
-        if to is S.STARTED:
-            if self.status is S.STARTED and self.start_time is not None:
-                raise IllegalTransition(
-                    f"Cannot start exam attempt for exam_id={self.exam_id} and user_id={self.user_id} "
-                    "because it has already started!", code="already_started")
-            if other_attempt_active:
-                raise IllegalTransition(
-                    f"Cannot start exam attempt for exam_id={self.exam_id} and user_id={self.user_id} "
-                    "because another exam attempt is currently active!", code="other_attempt_active")
-            if self.start_time is None:
-                self.start_time = now
-                self.allowed_time_limit_mins = allowed_minutes(exam, allowance_mins, now)
+        if to is S.STARTED and self.status is S.STARTED and self.start_time is not None:
+            raise IllegalTransition(
+                f"Cannot start exam attempt for exam_id={self.exam_id} and user_id={self.user_id} "
+                "because it has already started!", code="already_started")
+        if to is self.status and to is not S.STARTED:
+            return None
+        if to.is_in_progress and other_attempt_active:
+            raise other_attempt_active_error(self, to)
+        if to is S.STARTED and self.start_time is None:
+            self.start_time = now
+            self.allowed_time_limit_mins = allowed_minutes(exam, allowance_mins, now)
         if to is S.SUBMITTED:
             self.end_time = now
         change = StatusChange(self.id, self.status, to, actor_id, now)
@@ -141,9 +144,24 @@ class Attempt:
         return change
 
 
+def other_attempt_active_error(attempt: Attempt, to: AttemptStatus) -> IllegalTransition:
+    """The refusal when a learner would hold two active attempts (the rule, or a lost race)."""
+    which = f"exam_id={attempt.exam_id} and user_id={attempt.user_id}"
+    action = f"start exam attempt for {which}" if to is S.STARTED else \
+        f'move exam attempt for {which} to "{to.value}"'
+    return IllegalTransition(f"Cannot {action} because another exam attempt is currently active!",
+                             code="other_attempt_active")
+
+
 def allowed_minutes(exam: Exam, allowance_mins: int, now: datetime) -> int:
-    """Time limit plus allowance, cut so that the attempt cannot run past the due date."""
+    """Time limit plus allowance, cut so that the attempt cannot run past the due date.
+
+    Practice exams may be taken after their due date, so their due date cuts nothing (edx-exams
+    cuts them too, which gives a practice attempt started after the due date zero minutes).
+    """
     minutes = exam.time_limit_mins + allowance_mins
+    if exam.exam_type.is_practice:
+        return minutes
     if exam.due_date is not None and now + timedelta(minutes=minutes) > exam.due_date:
         minutes = max(int((exam.due_date - now).total_seconds() // 60), 0)
     return minutes
