@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import colander
+from pyramid.exceptions import URLDecodeError
 from pyramid.httpexceptions import HTTPException, HTTPMethodNotAllowed, HTTPNotFound
 from pyramid.view import exception_view_config, notfound_view_config
 
@@ -108,7 +109,13 @@ def http_exception(exc, request):
     return _json(request, exc.status_int, {"detail": exc.explanation or exc.title})
 
 
+@exception_view_config(URLDecodeError)
+def undecodable_url(exc, request):
+    return _json(request, 400, {"detail": "The URL path is not valid UTF-8."})
+
+
 @exception_view_config(Exception)
 def server_error(exc, request):
-    log.exception("unhandled error on %s %s", request.method, request.path)
+    # The raw PATH_INFO: decoding it is one of the things that can have failed.
+    log.exception("unhandled error on %s %r", request.method, request.environ.get("PATH_INFO"))
     return _json(request, 500, {"detail": "Internal server error."})

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 
 from .errors import bad_request
+
+# Course ids and usage keys are stored in 255-character columns.
+MAX_PATH_TEXT = 255
 
 
 def json_body(request, *, allow_form: bool = False):
@@ -16,14 +20,30 @@ def json_body(request, *, allow_form: bool = False):
     if not raw:
         return None
     try:
-        return json.loads(raw.decode("utf-8"))
+        value = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise bad_request(f"JSON parse error - {exc}") from None
+    except RecursionError:
+        raise bad_request("JSON parse error - nested too deeply.") from None
+    try:
+        # "\ud800" escapes decode to lone surrogates, which no database column can hold.
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise bad_request("JSON parse error - a string holds an unpaired surrogate escape.") from None
+    return value
 
 
 def path_text(request, name: str) -> str:
-    """A path value. Servers have already percent-decoded PATH_INFO, so "+" stays a plus."""
-    return request.matchdict[name]
+    """A path value (course id, usage key). Servers have already percent-decoded PATH_INFO, so "+" stays a plus.
+
+    Values no key can be (too long for the columns, control characters) are refused with a 400.
+    """
+    value = request.matchdict[name]
+    if len(value) > MAX_PATH_TEXT:
+        raise bad_request(f"Invalid {name}: longer than {MAX_PATH_TEXT} characters.")
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+        raise bad_request(f"Invalid {name}: control characters are not allowed.")
+    return value
 
 
 def path_int(request, name: str) -> int:

@@ -85,7 +85,10 @@ class UtcDateTime(colander.SchemaType):
             raise colander.Invalid(node, "Datetime has wrong format.") from None
         if value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+        try:
+            return value.astimezone(timezone.utc)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 is before the calendar starts
+            raise colander.Invalid(node, "Datetime has wrong format.") from None
 
 
 class Email(Text):
@@ -130,7 +133,9 @@ class ExamTypeField(Text):
 
     def deserialize(self, node, cstruct):
         value = super().deserialize(node, cstruct)
-        if value is colander.null or value not in self.CHOICES:
+        if value is colander.null:
+            return value  # absent or null: "This field is required."
+        if value not in self.CHOICES:
             raise colander.Invalid(node, "Must be a valid exam type.")
         return value
 
