@@ -173,3 +173,53 @@ control_results = Table(
     Column("reason_code", String(64), nullable=False),
     Column("created", UTCDateTime(), nullable=False),
 )
+
+# -- LTI 1.3 proctoring ------------------------------------------------------------------------
+# A proctoring tool registered at this platform (edx-exams: lti_consumer's LtiConfiguration).
+# proctoring_providers.lti_configuration_id holds this table's id as a string, as edx-exams does.
+lti_registrations = Table(
+    "lti_registrations", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("client_id", String(255), nullable=False, unique=True),
+    Column("deployment_id", String(255), nullable=False, server_default="1"),
+    Column("oidc_login_url", Text, nullable=False),
+    Column("launch_url", Text, nullable=False),
+    # JSON list of exact redirect URIs; empty means only launch_url.
+    Column("redirect_uris", Text, nullable=False, server_default="[]"),
+    Column("tool_jwks_url", Text),
+    Column("tool_public_key", Text),
+    # Our signing key for this registration (private JWK JSON or PEM) and the kid we publish for it.
+    Column("platform_private_key", Text, nullable=False),
+    Column("platform_kid", String(255), nullable=False, unique=True),
+    Column("created", UTCDateTime(), nullable=False),
+)
+
+# Single-use values (LtiStartAssessment nonces, client assertion jtis), kept until they expire.
+lti_nonces = Table(
+    "lti_nonces", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(100), nullable=False, unique=True),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+)
+
+# Server-side state of one launch, found by its random, single-use lti_message_hint.
+lti_launches = Table(
+    "lti_launches", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("message_hint", String(64), nullable=False, unique=True),
+    Column("message_type", String(64), nullable=False),
+    Column("registration_id", Integer, ForeignKey("lti_registrations.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("attempt_id", Integer, ForeignKey("exam_attempts.id", ondelete="CASCADE"), index=True),
+    Column("exam_id", Integer, ForeignKey("exams.id", ondelete="CASCADE")),
+    # SHA-256 of the browser secret in the learner's launch cookie: the launch belongs to that browser.
+    Column("browser_binding", String(64), nullable=False),
+    Column("session_data", String(128)),
+    Column("hint_expires_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+    Column("used", Boolean, nullable=False, server_default=text("false")),
+    Column("completed", Boolean, nullable=False, server_default=text("false")),
+    Column("end_assessment_return", Boolean, nullable=False, server_default=text("false")),
+    Column("created", UTCDateTime(), nullable=False),
+)
+Index("ix_lti_launches_user_registration", lti_launches.c.user_id, lti_launches.c.registration_id)
