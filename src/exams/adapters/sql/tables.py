@@ -223,3 +223,27 @@ lti_launches = Table(
     Column("created", UTCDateTime(), nullable=False),
 )
 Index("ix_lti_launches_user_registration", lti_launches.c.user_id, lti_launches.c.registration_id)
+
+# -- Learner emails ------------------------------------------------------------------------------
+# The mail outbox: written in the transaction of the attempt change that causes an email, delivered
+# after the commit (exams.services.mail). Sent and failed messages are kept for operators.
+mail_outbox = Table(
+    "mail_outbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("message_id", String(255), nullable=False, unique=True),
+    Column("recipient", String(254), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("body_text", Text, nullable=False),
+    Column("body_html", Text, nullable=False),
+    Column("reference", String(255), nullable=False, server_default=""),
+    Column("state", String(16), nullable=False, server_default="pending"),
+    # Delivery attempts so far; a claim increments it, so it also fences a sender that lost its claim.
+    Column("tries", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("last_error", Text),
+    Column("created", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime()),
+    CheckConstraint("state IN ('pending', 'sent', 'failed')", name="known_state"),
+)
+Index("ix_mail_outbox_due", mail_outbox.c.next_attempt_at,
+      postgresql_where=text("state = 'pending'"), sqlite_where=text("state = 'pending'"))

@@ -1,0 +1,1 @@
+"""Mail adapters (ports.mail.Mailer): SMTP for production, .eml files for development."""
