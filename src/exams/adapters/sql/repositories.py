@@ -30,8 +30,13 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _upsert(session: Session, table, values: dict, keys: list[str], update_cols: list[str] | None):
-    """INSERT ... ON CONFLICT (keys) DO UPDATE/NOTHING on PostgreSQL and SQLite."""
+def _upsert(session: Session, table, values: dict, keys: list[str], update_cols: list[str] | None,
+            returning=None):
+    """INSERT ... ON CONFLICT (keys) DO UPDATE/NOTHING on PostgreSQL and SQLite.
+
+    With ``returning`` (a column), the result has a row only when a row was written: ``rowcount`` is
+    not reliable here, as SQLAlchemy may add a RETURNING clause of its own (psycopg then reports -1).
+    """
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
@@ -43,6 +48,8 @@ def _upsert(session: Session, table, values: dict, keys: list[str], update_cols:
                                           set_={c: stmt.excluded[c] for c in update_cols})
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+    if returning is not None:
+        stmt = stmt.returning(returning)
     return session.execute(stmt)
 
 
@@ -108,8 +115,8 @@ class SqlStaffRoleRepository(_Repo):
             return False
         result = _upsert(self.session, t.course_staff_roles,
                          dict(user_id=user_id, course_id=course_id, role=role, created=_now()),
-                         ["user_id", "course_id", "role"], None)
-        return result.rowcount == 1
+                         ["user_id", "course_id", "role"], None, returning=t.course_staff_roles.c.id)
+        return result.first() is not None
 
     def remove(self, user_id, course_id, role):
         return self.session.execute(delete(t.course_staff_roles).where(
@@ -197,21 +204,21 @@ class SqlExamRepository(_Repo):
         return [_exam(r) for r in self.session.execute(
             select(t.exams).where(t.exams.c.resource_id == resource_id).order_by(t.exams.c.id))]
 
+    # No savepoints: a Conflict fails the use case and the whole transaction is rolled back. (On SQLite a
+    # savepoint that opens the transaction commits when released, outside the request's transaction.)
     def add(self, exam):
         now = _now()
         try:
-            with self.session.begin_nested():
-                exam.id = self.session.execute(
-                    insert(t.exams).values(**_exam_values(exam), created=now, modified=now)).inserted_primary_key[0]
+            exam.id = self.session.execute(
+                insert(t.exams).values(**_exam_values(exam), created=now, modified=now)).inserted_primary_key[0]
         except IntegrityError:
             raise Conflict(f"An active exam already exists for content_id={exam.content_id}.") from None
         return exam
 
     def save(self, exam):
         try:
-            with self.session.begin_nested():
-                self.session.execute(update(t.exams).where(t.exams.c.id == exam.id).values(
-                    **_exam_values(exam), modified=_now()))
+            self.session.execute(update(t.exams).where(t.exams.c.id == exam.id).values(
+                **_exam_values(exam), modified=_now()))
         except IntegrityError:
             raise Conflict(f"An active exam already exists for content_id={exam.content_id}.") from None
 
