@@ -5,11 +5,16 @@ Tests swap an adapter with ``container.<provider>.override(providers.Object(fake
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from typing import Any, Callable, TypeVar
 
 import transaction
 from dependency_injector import containers, providers
 
+from exams.adapters.lti import JwcryptoLtiPlatform, UrllibKeysetFetcher, render_autosubmit_form
+from exams.adapters.sql.lti_repositories import LtiRepositories
 from exams.adapters.sql.repositories import SqlRepositories
 from exams.adapters.sql.session import database_reachable, make_engine, make_session_factory, session_in_transaction
 from exams.adapters.system import SystemClock
@@ -18,6 +23,7 @@ from exams.adapters.tokens.lms_jwt import JwcryptoJwtVerifier
 from exams.ports.outcomes import NullOutcomeSink
 from exams.services.attempts import AttemptService
 from exams.services.exams import ExamService
+from exams.services.lti import LtiConfig, LtiService
 from exams.services.users import UserService
 from exams.settings import Settings
 
@@ -26,6 +32,20 @@ T = TypeVar("T")
 
 def _access_token_key(configured: dict | None, key_file: str) -> dict:
     return configured if configured else load_or_create_key(key_file)
+
+
+def _lti_launch_cookie_secret(s: Settings) -> str:
+    """The configured secret, else one derived from the access-token key (which every process shares)."""
+    if s["exams.lti.launch_cookie_secret"]:
+        return s["exams.lti.launch_cookie_secret"]
+    key = _access_token_key(s["exams.access_token.private_jwk"], s["exams.access_token.key_file"])
+    material = json.dumps(key, sort_keys=True).encode("utf-8")
+    return hmac.new(material, b"exams.lti.launch_cookie", hashlib.sha256).hexdigest()
+
+
+def _lti_platform(s: Settings, clock, keyset_fetcher) -> JwcryptoLtiPlatform:
+    return JwcryptoLtiPlatform(s["exams.root_url"], platform_name=s["exams.lti.platform_name"] or None,
+                               clock=lambda: clock.now().timestamp(), keyset_fetcher=keyset_fetcher)
 
 
 class Container(containers.DeclarativeContainer):
@@ -45,13 +65,27 @@ class Container(containers.DeclarativeContainer):
             _access_token_key(s["exams.access_token.private_jwk"], s["exams.access_token.key_file"]),
             issuer=s["exams.access_token.issuer"]), settings)
 
+    # LTI 1.3 proctoring platform. Tests swap the tool side with container.lti_platform.override(...).
+    lti_keyset_fetcher = providers.Singleton(
+        lambda s: UrllibKeysetFetcher(allowed_schemes=("http", "https") if s["exams.lti.allow_http_tool_urls"]
+                                      else ("https",)), settings)
+    lti_platform = providers.Singleton(_lti_platform, settings, clock, lti_keyset_fetcher)
+    lti_config = providers.Singleton(
+        lambda s: LtiConfig(root_url=s["exams.root_url"], learning_mfe_url=s["exams.learning_mfe_url"],
+                            launch_ttl=s["exams.lti.launch_ttl"], session_ttl=s["exams.lti.session_ttl"],
+                            allow_http_tool_urls=s["exams.lti.allow_http_tool_urls"]), settings)
+    lti_launch_cookie_secret = providers.Singleton(_lti_launch_cookie_secret, settings)
+    lti_form_renderer = providers.Object(render_autosubmit_form)
+
     # Per unit of work: called with session=...
     repositories = providers.Factory(SqlRepositories)
     outcomes = providers.Factory(lambda session: NullOutcomeSink())
 
+    lti_repositories = providers.Factory(lambda session, clock: LtiRepositories(session, now=clock.now), clock=clock)
     users = providers.Factory(UserService)
     exams = providers.Factory(ExamService)
     attempts = providers.Factory(AttemptService, clock=clock, access_tokens=access_tokens)
+    lti = providers.Factory(LtiService, platform=lti_platform, clock=clock, config=lti_config)
 
 
 class Services:
@@ -83,6 +117,11 @@ class Services:
     def attempts(self) -> AttemptService:
         return self._get("attempts", lambda: self._container.attempts(
             self.repos, outcomes=self._container.outcomes(session=self.session)))
+
+    @property
+    def lti(self) -> LtiService:
+        return self._get("lti", lambda: self._container.lti(
+            self.repos, self._container.lti_repositories(self.session), attempts=self.attempts))
 
 
 def build_container(settings: Settings) -> Container:

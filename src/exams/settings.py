@@ -119,6 +119,11 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
     Setting("exams.max_body_bytes", _positive_int, "262144", "Largest request body accepted (bytes); larger gets 413."),
     Setting("exams.expiry.sweep_interval", _non_negative_int, "0", "Seconds between in-process sweeps that submit abandoned, overdue attempts (0: off; run `exams -c INI expire` from cron instead)."),
     Setting("exams.demo.enabled", _bool, "false", "Development conveniences (`exams demo`)."),
+    Setting("exams.lti.platform_name", _text, "", "`tool_platform` name sent to LTI tools (edx-exams PLATFORM_NAME). Empty: the claim is omitted."),
+    Setting("exams.lti.allow_http_tool_urls", _bool, "false", "Accept http:// tool URLs (login, launch, redirect, JWKS). Development only: tools must use https in production."),
+    Setting("exams.lti.launch_cookie_secret", _text, "", "Secret signing the LTI launch cookie that binds a launch to the learner's browser; the same in every process. Empty: derived from the access-token key."),
+    Setting("exams.lti.launch_ttl", _positive_int, "600", "Seconds a learner's browser has to come back from the tool's login (the lti_message_hint lifetime)."),
+    Setting("exams.lti.session_ttl", _positive_int, "7200", "Seconds the tool has, from the start of proctoring, to post LtiStartAssessment (its identity checks included)."),
 ]}
 
 # Keys that belong to libraries we configure through the same file.

@@ -223,13 +223,18 @@ def test_a_launch_completes_once_and_remembers_end_assessment_return(session):
     assert repos.launches.pending_starts(user_id, reg.registration_id, "b" * 64, NOW) == []
 
 
-def test_purging_deletes_expired_launches_only(session):
+def test_purging_deletes_expired_uncompleted_launches_only(session):
     repos = LtiRepositories(session)
     reg = repos.registrations.add(registration())
     user_id, exam_id, attempt_id = seed_attempt(session)
     repos.launches.add(launch(reg.registration_id, user_id, attempt_id, exam_id, hint="old",
                               expires_at=NOW - timedelta(seconds=1)))
     repos.launches.add(launch(reg.registration_id, user_id, attempt_id, exam_id, hint="live"))
-    assert repos.launches.purge_expired(NOW) == 1
+    done = repos.launches.add(launch(reg.registration_id, user_id, attempt_id, exam_id, hint="done"))
+    repos.launches.mark_used(done.id, NOW)
+    repos.launches.complete(done.id, True, NOW)
+    assert repos.launches.purge_expired(NOW + timedelta(minutes=1)) == 1
     assert repos.launches.get_by_hint("old") is None
     assert repos.launches.get_by_hint("live") is not None
+    assert repos.launches.purge_expired(NOW + timedelta(days=1)) == 1
+    assert repos.launches.last_completed_start(attempt_id).message_hint == "done"

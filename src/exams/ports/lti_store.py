@@ -81,7 +81,10 @@ class LaunchStateRepository(Protocol):
         """The newest completed LtiStartProctoring launch of the attempt (its end_assessment_return)."""
 
     def purge_expired(self, now: datetime) -> int:
-        """Delete launches that expired; return how many."""
+        """Delete launches that expired without being completed; return how many.
+
+        Completed LtiStartProctoring launches stay (with their attempt) for ``last_completed_start``.
+        """
 
 
 class NonceRepository(NonceStore, Protocol):

@@ -156,7 +156,9 @@ class SqlLaunchStateRepository:
         return _launch(row) if row else None
 
     def purge_expired(self, now):
-        return self.session.execute(delete(t.lti_launches).where(t.lti_launches.c.expires_at <= now)).rowcount
+        # Completed starts stay: they remember end_assessment_return until the attempt is deleted.
+        c = t.lti_launches.c
+        return self.session.execute(delete(t.lti_launches).where(c.expires_at <= now, c.completed.is_(False))).rowcount
 
 
 class SqlNonceStore:
