@@ -73,6 +73,27 @@ def _json_object(value: str) -> dict | None:
     return parsed
 
 
+def _jwks(value: str) -> dict | None:
+    """A JSON Web Key Set of RSA public keys, as the LMS's JWT_PUBLIC_SIGNING_JWK_SET."""
+    parsed = _json_object(value)
+    if parsed is None:
+        return None
+    keys = parsed.get("keys")
+    if not isinstance(keys, list) or not keys:
+        raise ValueError('expected a JWK set: {"keys": [...]}, with at least one key')
+    for key in keys:
+        if not isinstance(key, dict) or key.get("kty") != "RSA" or not {"n", "e"} <= set(key):
+            raise ValueError('expected RSA keys in the JWK set (each with "kty": "RSA", "n" and "e")')
+    return parsed
+
+
+def _private_rsa_jwk(value: str) -> dict | None:
+    parsed = _json_object(value)
+    if parsed is not None and (parsed.get("kty") != "RSA" or not {"n", "e", "d"} <= set(parsed)):
+        raise ValueError('expected a private RSA JWK ("kty": "RSA" with "n", "e" and "d")')
+    return parsed
+
+
 def _database_url(value: str) -> str:
     if "://" not in value:
         raise ValueError("expected a database URL such as sqlite:///var/exams.db or postgresql+psycopg://...")
@@ -108,12 +129,12 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
     Setting("exams.jwt.issuer", _text, "http://localhost:18000/oauth2", "Expected `iss` of LMS JWTs."),
     Setting("exams.jwt.audience", _text, "lms-key", "Expected `aud` of LMS JWTs."),
     Setting("exams.jwt.secret_key", _text, "", "HS256 secret shared with the LMS (JWT_AUTH JWT_SECRET_KEY). Empty: HS256 tokens are refused."),
-    Setting("exams.jwt.public_jwks", _json_object, "", "JSON JWKS of the LMS public keys for RS256/RS512 JWTs (JWT_PUBLIC_SIGNING_JWK_SET)."),
+    Setting("exams.jwt.public_jwks", _jwks, "", "JSON JWKS of the LMS public keys for RS256/RS512 JWTs (JWT_PUBLIC_SIGNING_JWK_SET)."),
     Setting("exams.jwt.leeway", _non_negative_int, "1", "Seconds of clock skew tolerated on `exp`."),
     Setting("exams.cors.origins", _origins, "", "Space-separated origins allowed to make credentialed cross-origin calls (the MFEs)."),
     Setting("exams.csrf.trusted_origins", _origins, "", "Extra origins trusted for cookie-authenticated writes (defaults to the CORS origins)."),
     Setting("exams.cookies.secure", _bool, "false", "Mark cookies set by this service Secure (SameSite=None). True in production."),
-    Setting("exams.access_token.private_jwk", _json_object, "", "Private RSA JWK (JSON) signing exam access tokens for the LMS. Empty: generated and kept under var/ (development only)."),
+    Setting("exams.access_token.private_jwk", _private_rsa_jwk, "", "Private RSA JWK (JSON) signing exam access tokens for the LMS. Empty: generated and kept under var/ (development only)."),
     Setting("exams.access_token.key_file", _text, "var/access-token-key.json", "Where a generated access-token key is kept when no private JWK is configured."),
     Setting("exams.access_token.issuer", _text, "http://localhost:18740", "`iss` of exam access tokens (TOKEN_SIGNING JWT_ISSUER in the LMS)."),
     Setting("exams.max_body_bytes", _positive_int, "262144", "Largest request body accepted (bytes); larger gets 413."),
@@ -151,7 +172,7 @@ def load(raw: Mapping[str, str], environ: Mapping[str, str] | None = None) -> Se
     values: dict[str, Any] = {}
     for key, setting in SETTINGS.items():
         text = environ.get(setting.env)
-        source = f"environment variable {setting.env}"
+        source = f"setting {key!r} (from environment variable {setting.env})"
         if text is None:
             text = raw.get(key)
             source = f"setting {key!r}"
@@ -164,3 +185,45 @@ def load(raw: Mapping[str, str], environ: Mapping[str, str] | None = None) -> Se
         except (ValueError, json.JSONDecodeError) as exc:
             raise SettingsError(f"Malformed {source}: {exc}") from None
     return Settings(values)
+
+
+def reference_table() -> str:
+    """The Markdown table of every setting, for docs/configuration.md (``python -m exams.settings``)."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| setting | environment variable | default | meaning |", "|---|---|---|---|"]
+    for setting in SETTINGS.values():
+        if setting.default is None:
+            default = "*required*"
+        elif setting.default == "":
+            default = "*empty*"
+        else:
+            default = f"`{setting.default}`"
+        lines.append(f"| `{setting.key}` | `{setting.env}` | {default} | {cell(setting.doc)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _write_reference(path: str) -> None:
+    """Replace the generated block of docs/configuration.md with the current table."""
+    import re
+
+    with open(path, encoding="utf-8") as fh:
+        page = fh.read()
+    block = f"<!-- settings:begin -->\n{reference_table()}<!-- settings:end -->"
+    page, count = re.subn(r"<!-- settings:begin -->\n.*?<!-- settings:end -->", lambda _: block, page, flags=re.S)
+    if count != 1:
+        raise SystemExit(f"{path}: no <!-- settings:begin --> ... <!-- settings:end --> block")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(page)
+
+
+if __name__ == "__main__":
+    # python -m exams.settings                        prints the table
+    # python -m exams.settings docs/configuration.md  rewrites the page's generated block
+    import sys
+
+    if len(sys.argv) > 1:
+        _write_reference(sys.argv[1])
+    else:
+        print(reference_table(), end="")
