@@ -50,6 +50,7 @@ def includeme(config: Configurator) -> None:
         config.add_route(name, pattern)
         # Tried last (it has no predicates): any other method gets a 405 with an Allow header.
         config.add_view(method_not_allowed(methods), route_name=name)
+    config.include(".views_lti")  # LTI proctoring routes (their own list)
     config.scan("exams.adapters.http")
 
 
