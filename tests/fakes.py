@@ -42,3 +42,37 @@ class RecordingOutcomes:
 
     def attempt_reset(self, attempt, exam, student, requesting_user):
         self.resets.append((attempt.id, student.username, requesting_user.username))
+
+
+class FakeProctoringVendor:
+    """A `ProctoringVendor` without cryptography, for tests about what vendors report rather than how
+    they authenticate. Its client assertion is ``fake-assertion:<client_id>``; its tokens are
+    ``fake-token:<registration id>:<scope>`` and only the scope ``control`` may report."""
+
+    SCOPE = "control"
+
+    def __init__(self):
+        self.granted = []
+
+    def grant_service_token(self, registration, form, token_url, nonces):
+        from exams.ports.proctoring import ServiceToken, ServiceTokenRefused, TokenError
+
+        if form.get("client_assertion") != [f"fake-assertion:{registration.client_id}"]:
+            raise ServiceTokenRefused(TokenError.INVALID_CLIENT, "Not the fake assertion of this client.")
+        token = f"fake-token:{registration.registration_id}:{self.SCOPE}"
+        self.granted.append((registration.registration_id, token_url))
+        return ServiceToken(access_token=token, token_type="bearer", expires_in=3600, scope=self.SCOPE)
+
+    def authorize_control(self, registration, bearer):
+        from exams.ports.proctoring import BearerProblem, BearerRefused
+
+        kind, _, rest = bearer.partition(":")
+        registration_id, _, scope = rest.partition(":")
+        if kind != "fake-token" or registration_id != registration.registration_id:
+            raise BearerRefused(BearerProblem.INVALID_TOKEN, "Not a fake token of this registration.")
+        if scope != self.SCOPE:
+            raise BearerRefused(BearerProblem.INSUFFICIENT_SCOPE, "Not the control scope.", scope=self.SCOPE)
+
+    def claimed_registration(self, bearer):
+        kind, _, rest = bearer.partition(":")
+        return rest.partition(":")[0] or None if kind == "fake-token" else None

@@ -17,7 +17,7 @@ from exams.domain.allowances import Allowance
 from exams.domain.attempts import IN_PROGRESS, Attempt, StatusChange
 from exams.domain.errors import Conflict
 from exams.domain.exams import CourseConfig, Exam, Provider
-from exams.domain.reviews import ControlResult
+from exams.domain.reviews import REVIEW_ACTION, ControlResult
 from exams.domain.users import User
 
 
@@ -260,7 +260,7 @@ class FakeControlResultRepository:
     def first_for_attempts(self, attempt_ids):
         firsts: dict[int, ControlResult] = {}
         for result in sorted(self.table.rows.values(), key=lambda r: r.id):
-            if result.attempt_id in attempt_ids:
+            if result.attempt_id in attempt_ids and result.action_type == REVIEW_ACTION:
                 firsts.setdefault(result.attempt_id, result)
         return firsts
 

@@ -14,6 +14,7 @@ import transaction
 from dependency_injector import containers, providers
 
 from exams.adapters.lti import JwcryptoLtiPlatform, UrllibKeysetFetcher, render_autosubmit_form
+from exams.adapters.lti.vendor import LtiProctoringVendor
 from exams.adapters.sql.lti_repositories import LtiRepositories
 from exams.adapters.sql.repositories import SqlRepositories
 from exams.adapters.sql.session import database_reachable, make_engine, make_session_factory, session_in_transaction
@@ -21,6 +22,7 @@ from exams.adapters.system import SystemClock
 from exams.adapters.tokens.access_tokens import JwcryptoAccessTokenSigner, load_or_create_key
 from exams.adapters.tokens.lms_jwt import JwcryptoJwtVerifier
 from exams.ports.outcomes import NullOutcomeSink
+from exams.services.acs import AcsService
 from exams.services.attempts import AttemptService
 from exams.services.exams import ExamService
 from exams.services.lti import LtiConfig, LtiService
@@ -76,6 +78,9 @@ class Container(containers.DeclarativeContainer):
                             allow_http_tool_urls=s["exams.lti.allow_http_tool_urls"]), settings)
     lti_launch_cookie_secret = providers.Singleton(_lti_launch_cookie_secret, settings)
     lti_form_renderer = providers.Object(render_autosubmit_form)
+    # What proctoring vendors speak when they call us (token endpoint, ACS credentials): LTI Advantage.
+    # Another vendor protocol is another ProctoringVendor here (docs/architecture.md).
+    proctoring_vendor = providers.Singleton(LtiProctoringVendor, platform=lti_platform)
 
     # Per unit of work: called with session=...
     repositories = providers.Factory(SqlRepositories)
@@ -86,6 +91,8 @@ class Container(containers.DeclarativeContainer):
     exams = providers.Factory(ExamService)
     attempts = providers.Factory(AttemptService, clock=clock, access_tokens=access_tokens)
     lti = providers.Factory(LtiService, platform=lti_platform, clock=clock, config=lti_config)
+    acs = providers.Factory(AcsService, vendor=proctoring_vendor, clock=clock,
+                            issuer=providers.Callable(lambda s: s["exams.root_url"], settings))
 
 
 class Services:
@@ -122,6 +129,14 @@ class Services:
     def lti(self) -> LtiService:
         return self._get("lti", lambda: self._container.lti(
             self.repos, self._container.lti_repositories(self.session), attempts=self.attempts))
+
+    @property
+    def acs(self) -> AcsService:
+        def build() -> AcsService:
+            store = self._container.lti_repositories(self.session)
+            return self._container.acs(self.repos, self.attempts, registrations=store.registrations,
+                                       nonces=store.nonces)
+        return self._get("acs", build)
 
 
 def build_container(settings: Settings) -> Container:

@@ -102,6 +102,14 @@ class AttemptRepository(Protocol):
 
     def delete(self, attempt: Attempt) -> None: ...
 
+    def find(self, anonymous_user_id: str, resource_id: str, attempt_number: int,
+             provider_ids: Iterable[int] | None = None) -> Attempt | None:
+        """The attempt a proctoring vendor names by (LTI ``sub``, resource link id, attempt number).
+
+        With ``provider_ids``, only attempts of exams proctored by one of those providers; None when
+        no attempt or more than one matches.
+        """
+
     def list_for_exam(self, exam_id: int, limit: int, offset: int) -> tuple[int, list[tuple[Attempt, User]]]:
         """Total count and one page of the exam's attempts, newest first, with their learners."""
 
@@ -128,7 +136,10 @@ class ControlResultRepository(Protocol):
     def add(self, result: ControlResult) -> ControlResult: ...
 
     def first_for_attempts(self, attempt_ids: list[int]) -> dict[int, ControlResult]:
-        """The first recorded result of each attempt (the one the dashboard shows)."""
+        """The first recorded ``terminate`` result of each attempt: the review the dashboard shows.
+
+        Flags are kept but are not reviews, so a flag sent before the terminate does not hide it.
+        """
 
     def for_attempt(self, attempt_id: int) -> list[ControlResult]: ...
 

@@ -51,6 +51,7 @@ def includeme(config: Configurator) -> None:
         # Tried last (it has no predicates): any other method gets a 405 with an Allow header.
         config.add_view(method_not_allowed(methods), route_name=name)
     config.include(".views_lti")  # LTI proctoring routes (their own list)
+    config.include(".views_acs")
     config.scan("exams.adapters.http")
 
 

@@ -18,7 +18,7 @@ from exams.domain.allowances import Allowance
 from exams.domain.attempts import Attempt, AttemptStatus, StatusChange
 from exams.domain.errors import Conflict
 from exams.domain.exams import CourseConfig, Exam, ExamType, Provider
-from exams.domain.reviews import ControlResult
+from exams.domain.reviews import REVIEW_ACTION, ControlResult
 from exams.domain.users import User
 
 from . import tables as t
@@ -398,7 +398,8 @@ class SqlControlResultRepository(_Repo):
         if not attempt_ids:
             return {}
         c = t.control_results.c
-        firsts = select(func.min(c.id)).where(c.attempt_id.in_(attempt_ids)).group_by(c.attempt_id)
+        firsts = (select(func.min(c.id)).where(c.attempt_id.in_(attempt_ids), c.action_type == REVIEW_ACTION)
+                  .group_by(c.attempt_id))
         rows = self.session.execute(select(t.control_results).where(c.id.in_(firsts)))
         return {r.attempt_id: self._result(r) for r in rows}
 
