@@ -32,6 +32,21 @@ from exams.settings import Settings
 T = TypeVar("T")
 
 
+# -- legacy edx-proctoring forwarding (docs/lms.md) -----------------------------------------------
+def _legacy_proctoring(s: Settings):
+    """The edx-proctoring client, or None when no OAuth2 client is configured (nothing is forwarded)."""
+    from exams.adapters.lms_http import LmsLegacyProctoring
+    from exams.settings import SettingsError
+
+    if not s["exams.lms.oauth_client_id"]:
+        return None
+    if not s["exams.lms.oauth_client_secret"]:
+        raise SettingsError("Missing setting 'exams.lms.oauth_client_secret' (required with "
+                            "exams.lms.oauth_client_id; environment variable EXAMS_LMS_OAUTH_CLIENT_SECRET).")
+    return LmsLegacyProctoring(s["exams.lms_root_url"], s["exams.lms.oauth_client_id"],
+                               s["exams.lms.oauth_client_secret"], timeout=s["exams.lms.timeout"])
+
+
 def _access_token_key(configured: dict | None, key_file: str) -> dict:
     return configured if configured else load_or_create_key(key_file)
 
@@ -57,6 +72,8 @@ class Container(containers.DeclarativeContainer):
         lambda s: make_engine(s["sqlalchemy.url"]), settings)
     session_factory = providers.Singleton(make_session_factory, engine)
     clock = providers.Singleton(SystemClock)
+    # None when forwarding to edx-proctoring is not configured.
+    legacy_proctoring = providers.Singleton(_legacy_proctoring, settings)
 
     jwt_verifier = providers.Singleton(
         lambda s: JwcryptoJwtVerifier(issuer=s["exams.jwt.issuer"], audience=s["exams.jwt.audience"],
@@ -111,6 +128,11 @@ class Services:
     @property
     def repos(self) -> SqlRepositories:
         return self._get("repos", lambda: self._container.repositories(self.session))
+
+    @property
+    def legacy_proctoring(self):
+        """edx-proctoring in the LMS (ports.legacy.LegacyProctoring), or None when not configured."""
+        return self._container.legacy_proctoring()
 
     @property
     def users(self) -> UserService:

@@ -109,6 +109,13 @@ def _one_of(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+def _seconds(value: str) -> float:
+    number = float(value.strip())
+    if not 0 < number <= 300:
+        raise ValueError("expected a number of seconds > 0 and <= 300")
+    return number
+
+
 @dataclass(frozen=True)
 class Setting:
     key: str
@@ -137,6 +144,22 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
     Setting("exams.access_token.private_jwk", _private_rsa_jwk, "", "Private RSA JWK (JSON) signing exam access tokens for the LMS. Empty: generated and kept under var/ (development only)."),
     Setting("exams.access_token.key_file", _text, "var/access-token-key.json", "Where a generated access-token key is kept when no private JWK is configured."),
     Setting("exams.access_token.issuer", _text, "http://localhost:18740", "`iss` of exam access tokens (TOKEN_SIGNING JWT_ISSUER in the LMS)."),
+    # Learner emails (docs/lms.md).
+    Setting("exams.email.backend", _one_of("smtp", "file", "none"), "none", "Where learner emails go: `smtp`, `file` (.eml files in exams.email.file_dir, for development) or `none` (no email is written)."),
+    Setting("exams.email.from_address", _text, "", "From address of learner emails (edx-exams DEFAULT_FROM_EMAIL). Required unless the backend is `none`."),
+    Setting("exams.email.smtp_host", _text, "localhost", "SMTP server."),
+    Setting("exams.email.smtp_port", _positive_int, "25", "SMTP port (587 for STARTTLS, 465 for implicit TLS as a rule)."),
+    Setting("exams.email.smtp_use_tls", _bool, "false", "Upgrade the SMTP connection with STARTTLS (certificate verified)."),
+    Setting("exams.email.smtp_use_ssl", _bool, "false", "Connect with implicit TLS (SMTPS); not together with smtp_use_tls."),
+    Setting("exams.email.smtp_username", _text, "", "SMTP login; empty: no login."),
+    Setting("exams.email.smtp_password", _text, "", "SMTP password."),
+    Setting("exams.email.smtp_timeout", _seconds, "10", "Seconds an SMTP connection may wait on the server."),
+    Setting("exams.email.file_dir", _text, "var/mail", "Folder of the `file` backend's .eml files (relative to the ini file)."),
+    Setting("exams.email.send_interval", _non_negative_int, "30", "Seconds between the in-process sender's retry rounds (it also sends right after each commit that wrote an email). 0: no in-process sender; run `exams -c INI mail send` from cron."),
+    # Legacy edx-proctoring forwarding (docs/lms.md).
+    Setting("exams.lms.oauth_client_id", _text, "", "OAuth2 client id of this service in the LMS (BACKEND_SERVICE_EDX_OAUTH2_KEY). Empty: courses without a provider here are answered locally, nothing is forwarded to edx-proctoring."),
+    Setting("exams.lms.oauth_client_secret", _text, "", "Its secret (BACKEND_SERVICE_EDX_OAUTH2_SECRET)."),
+    Setting("exams.lms.timeout", _seconds, "5", "Seconds one forwarded call to the LMS may take, token fetch included."),
     Setting("exams.max_body_bytes", _positive_int, "262144", "Largest request body accepted (bytes); larger gets 413."),
     Setting("exams.expiry.sweep_interval", _non_negative_int, "0", "Seconds between in-process sweeps that submit abandoned, overdue attempts (0: off; run `exams -c INI expire` from cron instead)."),
     Setting("exams.demo.enabled", _bool, "false", "Development conveniences (`exams demo`)."),

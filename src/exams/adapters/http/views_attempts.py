@@ -7,7 +7,7 @@ from pyramid.view import view_config
 
 from exams.services.attempts import AllowanceRequest
 
-from . import presenters
+from . import legacy, presenters
 from .auth import require_user
 from .errors import bad_request, forbidden, invalid_data
 from .request_data import json_body, path_int, path_text, query_content_id
@@ -68,6 +68,11 @@ def delete_attempt(request):
 def latest_attempt(request):
     user = require_user(request)
     attempt, exam = request.services.attempts.latest(user, query_content_id(request))
+    # -- legacy edx-proctoring fallback (adapters/http/legacy.py) --
+    legacy_attempt = legacy.active_attempt(request, user, attempt)
+    if legacy_attempt is not None:
+        return legacy_attempt
+    # --
     if attempt is None:
         return {}
     return presenters.student_attempt(attempt, exam, request.services.attempts.now(), _mfe_url(request))
@@ -76,6 +81,11 @@ def latest_attempt(request):
 @view_config(route_name="student_exam", request_method="GET", renderer="json")
 def student_exam(request):
     user = require_user(request)
+    # -- legacy edx-proctoring forwarding (adapters/http/legacy.py) --
+    forwarded = legacy.student_exam(request, user, path_text(request, "course_id"), path_text(request, "content_id"))
+    if forwarded is not None:
+        return forwarded
+    # --
     view = request.services.attempts.learner_exam(user, path_text(request, "content_id"))
     if view is None:
         return {"exam": {}}
@@ -97,6 +107,11 @@ def student_exam(request):
 @view_config(route_name="provider_settings", request_method="GET", renderer="json")
 def provider_settings(request):
     require_user(request)
+    # -- legacy edx-proctoring forwarding (adapters/http/legacy.py) --
+    forwarded = legacy.provider_settings(request, path_text(request, "course_id"), path_int(request, "exam_id"))
+    if forwarded is not None:
+        return forwarded
+    # --
     provider, config = request.services.attempts.provider_settings(
         path_text(request, "course_id"), path_int(request, "exam_id"))
     data = {}
@@ -112,6 +127,11 @@ def provider_settings(request):
 @view_config(route_name="onboarding", request_method="GET", renderer="json")
 def onboarding(request):
     require_user(request)
+    # -- legacy edx-proctoring forwarding (adapters/http/legacy.py) --
+    forwarded = legacy.onboarding(request, path_text(request, "course_id"))
+    if forwarded is not None:
+        return forwarded
+    # --
     # Onboarding exams are not run by this service (as in edx-exams): 404 with an empty body.
     request.response.status_int = 404
     request.response.content_type = None
