@@ -77,9 +77,10 @@ class Tool:
         return self.sign(claims)
 
     def token_form(self, **overrides) -> dict:
-        form = {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
-                "client_assertion": overrides.pop("client_assertion", None) or self.assertion(), "scope": ACS_SCOPE}
+        form = {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE, "scope": ACS_SCOPE}
         form.update(overrides)
+        if "client_assertion" not in overrides:
+            form["client_assertion"] = self.assertion()
         return {k: v for k, v in form.items() if v is not None}
 
     def fake_token(self, scope: str = "control") -> str:
