@@ -9,7 +9,7 @@ import threading
 from pyramid.config import Configurator
 
 from exams import settings as settings_module
-from exams.container import Container, Services, build_container, database_is_up, run_in_transaction
+from exams.container import Container, Services, build_container, build_relay, database_is_up, run_in_transaction
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ def main(global_config, container: Container | None = None, **raw_settings):
     interval = settings["exams.expiry.sweep_interval"]
     if interval:
         start_sweeper(container, interval)
+    if settings["exams.event_bus.relay_in_process"] and settings["exams.event_bus.backend"] != "none":
+        start_relay(container, settings["exams.event_bus.relay_interval"])
     return app
 
 
@@ -70,4 +72,16 @@ def start_sweeper(container: Container, interval: int) -> threading.Thread:
     thread = threading.Thread(target=loop, name="exams-expiry-sweeper", daemon=True)
     thread.stop = stop
     thread.start()
+    return thread
+
+
+def start_relay(container: Container, interval: float) -> threading.Thread:
+    """Publish the event outbox from this process (development, small installs). Every process may run one:
+    they compete for the relay lease and only its holder publishes."""
+    stop = threading.Event()
+    relay = build_relay(container)
+    thread = threading.Thread(target=relay.run, args=(stop, interval), name="exams-event-relay", daemon=True)
+    thread.stop = stop
+    thread.start()
+    log.info("event relay running in-process as %s", relay.owner)
     return thread

@@ -18,7 +18,8 @@ from typing import Sequence
 import plaster
 
 from exams import settings as settings_module
-from exams.container import Container, build_container, run_in_transaction
+from exams.container import (Container, build_container, build_outbox_operator, build_relay, build_role_consumer,
+                              run_in_transaction)
 from exams.domain.errors import DomainError
 from exams.domain.exams import Provider
 
@@ -142,6 +143,96 @@ def cmd_demo(args, container, settings) -> None:
     print(emit_text)
 
 
+# -- event bus (docs/events.md) ----------------------------------------------------------------
+def _require_bus(settings) -> None:
+    if settings["exams.event_bus.backend"] == "none":
+        raise CliError("exams.event_bus.backend is none: no event bus is configured (see docs/events.md)")
+
+
+def _setup_logging(config_uri: str) -> None:
+    try:
+        plaster.setup_logging(config_uri)
+    except Exception:  # an ini without logging sections: plain stderr logging
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
+
+
+def _stop_on_signals():
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+def cmd_relay(args, container, settings) -> None:
+    _require_bus(settings)
+    relay = build_relay(container)
+    if args.once:
+        totals = {"leader": False, "published": 0, "failed": 0, "dead": 0, "purged": 0}
+        while True:
+            result = relay.tick()
+            totals["leader"] = totals["leader"] or result.leader
+            for key in ("published", "failed", "dead", "purged"):
+                totals[key] += getattr(result, key)
+            totals["held_back"] = result.held_back
+            if not (result.more and result.published):
+                break
+        relay.release()
+        emit(totals)
+        return
+    _setup_logging(args.config)
+    relay.run(_stop_on_signals(), interval=settings["exams.event_bus.relay_interval"])
+
+
+def cmd_consume_roles(args, container, settings) -> None:
+    _require_bus(settings)
+    if args.once:
+        emit(build_role_consumer(container, block_ms=args.block_ms).drain(block_ms=args.block_ms))
+        return
+    _setup_logging(args.config)
+    build_role_consumer(container).run(_stop_on_signals())
+
+
+def _since(text: str):
+    from datetime import datetime, timezone
+
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _operator_call(fn):
+    from exams.services.events import OperatorError
+
+    try:
+        return fn()
+    except OperatorError as exc:
+        raise CliError(str(exc)) from None
+
+
+def cmd_events_status(args, container, settings) -> None:
+    emit(_operator_call(lambda: build_outbox_operator(container).status(limit=args.limit)))
+
+
+def cmd_events_replay(args, container, settings) -> None:
+    emit(_operator_call(lambda: build_outbox_operator(container).replay(
+        event_id=args.event_id, since=args.since, force=args.force)))
+
+
+def cmd_events_purge(args, container, settings) -> None:
+    days = args.older_than_days
+    if days is None and args.event_id is None:
+        days = settings["exams.event_bus.outbox_retention_days"]
+    emit(_operator_call(lambda: build_outbox_operator(container).purge(older_than_days=days,
+                                                                       event_id=args.event_id)))
+
+
 # -- parser -----------------------------------------------------------------------------------
 class Parser(argparse.ArgumentParser):
     def error(self, message):
@@ -199,6 +290,30 @@ def build_parser() -> Parser:
 
     sub.add_parser("expire", help="submit every in-progress attempt past its deadline").set_defaults(func=cmd_expire)
     sub.add_parser("demo", help="seed a demo course and print curl commands").set_defaults(func=cmd_demo)
+
+    relay = sub.add_parser("relay", help="publish the event outbox to the event bus (runs until stopped)")
+    relay.add_argument("--once", action="store_true", help="publish what is due now, then exit")
+    relay.set_defaults(func=cmd_relay)
+    roles = sub.add_parser("consume-roles", help="apply course access role events from the LMS (runs until stopped)")
+    roles.add_argument("--once", action="store_true", help="apply what is waiting now, then exit")
+    roles.add_argument("--block-ms", type=positive_int, default=200, help="with --once: wait this long for more")
+    roles.set_defaults(func=cmd_consume_roles)
+    events = sub.add_parser("events", help="watch and repair the event outbox").add_subparsers(
+        dest="action", required=True, parser_class=Parser)
+    status = events.add_parser("status", help="counts, relay lease, events held for an operator")
+    status.add_argument("--limit", type=positive_int, default=50, help="held events listed (default 50)")
+    status.set_defaults(func=cmd_events_status)
+    replay = events.add_parser("replay", help="send held events again, or published ones with --force")
+    which = replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("--event-id")
+    which.add_argument("--since", type=_since, help="ISO 8601; events created at or after it")
+    replay.add_argument("--force", action="store_true", help="publish already published events again")
+    replay.set_defaults(func=cmd_events_replay)
+    purge = events.add_parser("purge", help="delete published events older than N days, or one held event")
+    what = purge.add_mutually_exclusive_group()
+    what.add_argument("--older-than-days", type=int, help="default: exams.event_bus.outbox_retention_days")
+    what.add_argument("--event-id", help="give up on this held (dead or unencodable) event")
+    purge.set_defaults(func=cmd_events_purge)
     return parser
 
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import socket
+import uuid
 from typing import Any, Callable, TypeVar
 
 import transaction
@@ -16,16 +19,22 @@ from dependency_injector import containers, providers
 from exams.adapters.lti import JwcryptoLtiPlatform, UrllibKeysetFetcher, render_autosubmit_form
 from exams.adapters.lti.vendor import LtiProctoringVendor
 from exams.adapters.sql.lti_repositories import LtiRepositories
+from exams.adapters.lms.connection import redis_client as make_redis_client
+from exams.adapters.lms.redis_bus import RedisEventBus, RedisRoleEventReader
+from exams.adapters.lms.wire import LmsEventEncoder
+from exams.adapters.sql.outbox import SqlEventInbox, SqlOutbox
 from exams.adapters.sql.repositories import SqlRepositories
 from exams.adapters.sql.session import database_reachable, make_engine, make_session_factory, session_in_transaction
 from exams.adapters.system import SystemClock
 from exams.adapters.tokens.access_tokens import JwcryptoAccessTokenSigner, load_or_create_key
 from exams.adapters.tokens.lms_jwt import JwcryptoJwtVerifier
-from exams.ports.outcomes import NullOutcomeSink
+from exams.ports.outcomes import CompositeOutcomeSink
 from exams.services.acs import AcsService
 from exams.services.attempts import AttemptService
+from exams.services.events import EventOutcomeSink, EventUnit, OutboxOperator, OutboxRelay
 from exams.services.exams import ExamService
 from exams.services.lti import LtiConfig, LtiService
+from exams.services.roles import RoleConsumer
 from exams.services.users import UserService
 from exams.settings import Settings
 
@@ -65,6 +74,46 @@ def _lti_platform(s: Settings, clock, keyset_fetcher) -> JwcryptoLtiPlatform:
                                clock=lambda: clock.now().timestamp(), keyset_fetcher=keyset_fetcher)
 
 
+# -- event bus (docs/events.md) ---------------------------------------------------------------------------------------
+def _event_outcomes(settings: Settings, encoder, clock, session):
+    """The attempt-event sink of one unit of work; nothing at all when no bus is configured."""
+    if settings["exams.event_bus.backend"] == "none":
+        return None
+    return EventOutcomeSink(SqlOutbox(session), encoder, clock, source=settings["exams.event_bus.source"])
+
+
+def _outcome_sinks(*sink_factories, session) -> CompositeOutcomeSink:
+    """Every outcome sink of one unit of work (attempt events, learner emails, ...); a factory may give None."""
+    return CompositeOutcomeSink([s for s in (make(session=session) for make in sink_factories) if s is not None])
+
+
+def _dedupe_ttl_seconds(retention_days: int) -> int:
+    # A replay without --force must stay a no-op for as long as published events are kept.
+    return max(14, retention_days + 1) * 24 * 3600
+
+
+def _event_bus(settings: Settings, client):
+    if settings["exams.event_bus.backend"] == "none":
+        return None
+    return RedisEventBus(client(), topic_prefix=settings["exams.event_bus.topic_prefix"] or None,
+                         maxlen=settings["exams.event_bus.redis_stream_maxlen"],
+                         dedupe_ttl_seconds=_dedupe_ttl_seconds(settings["exams.event_bus.outbox_retention_days"]))
+
+
+def _role_reader(settings: Settings, client, block_ms: int = 5000):
+    if settings["exams.event_bus.backend"] == "none":
+        return None
+    return RedisRoleEventReader(client(), topic_prefix=settings["exams.event_bus.topic_prefix"] or None,
+                                group=settings["exams.event_bus.role_consumer.group"],
+                                consumer_name=settings["exams.event_bus.role_consumer.consumer_name"] or None,
+                                block_ms=block_ms)
+
+
+def relay_owner() -> str:
+    """A name for this relay that no other process shares."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
@@ -101,7 +150,15 @@ class Container(containers.DeclarativeContainer):
 
     # Per unit of work: called with session=...
     repositories = providers.Factory(SqlRepositories)
-    outcomes = providers.Factory(lambda session: NullOutcomeSink())
+
+    event_encoder = providers.Singleton(LmsEventEncoder)
+    redis_client = providers.Singleton(lambda s: make_redis_client(s["exams.event_bus.redis_url"]), settings)
+    event_bus = providers.Singleton(_event_bus, settings, redis_client.provider)
+    role_reader = providers.Factory(_role_reader, settings, redis_client.provider)
+    # Called with session=...; None when exams.event_bus.backend = none.
+    event_outcomes = providers.Factory(_event_outcomes, settings, event_encoder, clock)
+    # Called with session=...: every sink of attempt outcomes (add yours as another positional argument).
+    outcomes = providers.Factory(_outcome_sinks, event_outcomes.provider)
 
     lti_repositories = providers.Factory(lambda session, clock: LtiRepositories(session, now=clock.now), clock=clock)
     users = providers.Factory(UserService)
@@ -175,6 +232,33 @@ def run_in_transaction(container: Container, work: Callable[[Services], T]) -> T
             return work(Services(container, session))
         finally:
             pass
+
+
+def event_transact(container: Container) -> Callable[[Callable[[EventUnit], T]], T]:
+    """Runs event work (relay, role consumer, operator) in its own transaction each time."""
+    def transact(work: Callable[[EventUnit], T]) -> T:
+        return run_in_transaction(container, lambda s: work(
+            EventUnit(outbox=SqlOutbox(s.session), inbox=SqlEventInbox(s.session), repos=s.repos)))
+    return transact
+
+
+def build_relay(container: Container, owner: str | None = None) -> OutboxRelay:
+    settings = container.settings()
+    return OutboxRelay(transact=event_transact(container), bus=container.event_bus(), clock=container.clock(),
+                       owner=owner or relay_owner(),
+                       retention_days=settings["exams.event_bus.outbox_retention_days"])
+
+
+def build_role_consumer(container: Container, block_ms: int = 5000) -> RoleConsumer:
+    return RoleConsumer(source=container.role_reader(block_ms=block_ms), transact=event_transact(container),
+                        clock=container.clock())
+
+
+def build_outbox_operator(container: Container) -> OutboxOperator:
+    settings = container.settings()
+    return OutboxOperator(transact=event_transact(container), clock=container.clock(),
+                          encoder=container.event_encoder(), bus=container.event_bus(),
+                          source=settings["exams.event_bus.source"], backend=settings["exams.event_bus.backend"])
 
 
 def database_is_up(container: Container) -> bool:

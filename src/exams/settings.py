@@ -56,6 +56,20 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _positive_float(value: str) -> float:
+    number = float(value.strip())
+    if not number > 0:
+        raise ValueError("expected a number > 0")
+    return number
+
+
+def _redis_url(value: str) -> str:
+    value = value.strip()
+    if value and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("expected a redis://, rediss:// or unix:// URL")
+    return value
+
+
 def _words(value: str) -> tuple[str, ...]:
     return tuple(value.split())
 
@@ -163,6 +177,17 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
     Setting("exams.max_body_bytes", _positive_int, "262144", "Largest request body accepted (bytes); larger gets 413."),
     Setting("exams.expiry.sweep_interval", _non_negative_int, "0", "Seconds between in-process sweeps that submit abandoned, overdue attempts (0: off; run `exams -c INI expire` from cron instead)."),
     Setting("exams.demo.enabled", _bool, "false", "Development conveniences (`exams demo`)."),
+    # Event bus (docs/events.md); names mirror the Open edX settings where there is one.
+    Setting("exams.event_bus.backend", _one_of("none", "redis"), "none", "Event bus the attempt events go to and role events come from: `redis` or `none` (nothing is enqueued). Open edX: EVENT_BUS_PRODUCER / EVENT_BUS_CONSUMER."),
+    Setting("exams.event_bus.redis_url", _redis_url, "", "Redis of the event bus, the same server and db as the LMS's (EVENT_BUS_REDIS_CONNECTION_URL). Required with backend = redis."),
+    Setting("exams.event_bus.topic_prefix", _text, "", "Prefix of the stream names, equal to the LMS's EVENT_BUS_TOPIC_PREFIX (e.g. `dev` gives `dev-learning-exam-attempt-lifecycle`)."),
+    Setting("exams.event_bus.redis_stream_maxlen", _positive_int, "10000", "Approximate cap of each stream (EVENT_BUS_REDIS_STREAM_MAX_LEN)."),
+    Setting("exams.event_bus.source", _text, "openedx/edx-exams/web", "The `source` of the events we send (openedx/<EVENTS_SERVICE_NAME>/web)."),
+    Setting("exams.event_bus.outbox_retention_days", _non_negative_int, "7", "Days published events are kept in the outbox for replay before the relay purges them (0: keep)."),
+    Setting("exams.event_bus.relay_in_process", _bool, "false", "Run the relay in a thread of each web process (development, small installs) instead of `exams -c INI relay`."),
+    Setting("exams.event_bus.relay_interval", _positive_float, "1", "Seconds between relay passes when there is nothing to publish."),
+    Setting("exams.event_bus.role_consumer.group", _text, "edx-exams", "Consumer group reading the course access role events (consume_events -g)."),
+    Setting("exams.event_bus.role_consumer.consumer_name", _text, "", "Name of this consumer in the group; keep it stable across restarts. Empty: the host name."),
     Setting("exams.lti.platform_name", _text, "", "`tool_platform` name sent to LTI tools (edx-exams PLATFORM_NAME). Empty: the claim is omitted."),
     Setting("exams.lti.allow_http_tool_urls", _bool, "false", "Accept http:// tool URLs (login, launch, redirect, JWKS). Development only: tools must use https in production."),
     Setting("exams.lti.launch_cookie_secret", _text, "", "Secret signing the LTI launch cookie that binds a launch to the learner's browser; the same in every process. Empty: derived from the access-token key."),
@@ -207,6 +232,9 @@ def load(raw: Mapping[str, str], environ: Mapping[str, str] | None = None) -> Se
             values[key] = setting.parse(str(text))
         except (ValueError, json.JSONDecodeError) as exc:
             raise SettingsError(f"Malformed {source}: {exc}") from None
+    if values["exams.event_bus.backend"] == "redis" and not values["exams.event_bus.redis_url"]:
+        raise SettingsError("Missing setting 'exams.event_bus.redis_url' (required with exams.event_bus.backend = "
+                            "redis; environment variable EXAMS_EVENT_BUS_REDIS_URL).")
     return Settings(values)
 
 

@@ -30,3 +30,18 @@ class NullOutcomeSink:
 
     def attempt_reset(self, attempt, exam, student, requesting_user) -> None:
         return None
+
+
+class CompositeOutcomeSink:
+    """Hands every outcome to each sink in turn (the event outbox, learner emails, ...)."""
+
+    def __init__(self, sinks: list[OutcomeSink]):
+        self.sinks = list(sinks)
+
+    def status_changed(self, attempt, exam, student, change, requesting_user) -> None:
+        for sink in self.sinks:
+            sink.status_changed(attempt, exam, student, change, requesting_user)
+
+    def attempt_reset(self, attempt, exam, student, requesting_user) -> None:
+        for sink in self.sinks:
+            sink.attempt_reset(attempt, exam, student, requesting_user)

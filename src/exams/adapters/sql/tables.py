@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import (Boolean, CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, MetaData,
-                        Numeric, String, Table, Text, UniqueConstraint, text)
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, DateTime, ForeignKey, Index, Integer,
+                        LargeBinary, MetaData, Numeric, String, Table, Text, UniqueConstraint, text)
 from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData(naming_convention={
@@ -223,6 +223,67 @@ lti_launches = Table(
     Column("created", UTCDateTime(), nullable=False),
 )
 Index("ix_lti_launches_user_registration", lti_launches.c.user_id, lti_launches.c.registration_id)
+
+# -- event bus -----------------------------------------------------------------------------------
+# Exam attempt events for the LMS, written in the transaction of the attempt change and published
+# by the relay afterwards (docs/events.md). ``seq`` is the publishing order.
+event_outbox = Table(
+    "event_outbox", metadata,
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),  # the idempotency key: Redis `id`
+    Column("event_type", String(128), nullable=False),
+    Column("topic", String(128), nullable=False),  # unprefixed
+    Column("partition_key", String(255), nullable=False),  # the course key: the unit of ordering
+    Column("event_time", String(40), nullable=False),  # the exact wire text (+00:00)
+    Column("minorversion", Integer, nullable=False, server_default=text("0")),
+    Column("source", String(255), nullable=False),
+    Column("sourcehost", String(255), nullable=False),
+    Column("sourcelib", String(32), nullable=False),
+    # The schemaless Avro payload; NULL when the event could not be encoded (see ``unencoded``).
+    Column("payload", LargeBinary),
+    # JSON facts of an event that could not be encoded (e.g. a user without lms_user_id), to rebuild it.
+    Column("unencoded", Text),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", UTCDateTime()),
+    Column("last_error", Text),
+    Column("published_at", UTCDateTime()),
+    Column("broker_msg_id", String(64)),
+    Column("dead", Boolean, nullable=False, server_default=text("false")),
+)
+Index("ix_event_outbox_unpublished", event_outbox.c.published_at, event_outbox.c.seq)
+
+# Who may relay: one row per relay kind, taken and renewed by compare-and-set.
+event_relay_lease = Table(
+    "event_relay_lease", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("owner", String(255)),
+    Column("expires_at", UTCDateTime()),
+)
+
+# Course access role events already applied (one row per event id: a redelivery is a no-op).
+event_inbox = Table(
+    "event_inbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("event_type", String(128), nullable=False),
+    Column("message_id", String(64), nullable=False),
+    Column("outcome", String(32), nullable=False, server_default=""),
+    Column("processed_at", UTCDateTime(), nullable=False),
+)
+
+# Incoming messages that could not be applied (undecodable, or failing too often), kept for an operator.
+event_inbox_dead = Table(
+    "event_inbox_dead", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("message_id", String(64), nullable=False),
+    Column("event_id", String(36)),
+    Column("event_type", String(128)),
+    Column("error", Text, nullable=False),
+    Column("raw", Text, nullable=False, server_default="{}"),  # JSON of the message fields
+    Column("times_delivered", Integer, nullable=False, server_default=text("1")),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
 
 # -- Learner emails ------------------------------------------------------------------------------
 # The mail outbox: written in the transaction of the attempt change that causes an email, delivered
