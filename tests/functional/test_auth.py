@@ -370,3 +370,20 @@ def test_the_header_token_wins_over_the_cookies(testapp, db):
 def test_a_header_token_needs_no_csrf_for_writes(testapp, provider):
     testapp.patch_json(CONFIG, {"provider": "test_provider", "escalation_email": None},
                        headers=auth("admin", user_id=1, staff=True), status=204)
+
+
+@pytest.mark.parametrize("username", ["nul\x00name", "tab\tname", "lone\ud800surrogate", "x" * 151, ""])
+def test_a_username_no_account_can_have_is_refused_with_401(testapp, db, username):
+    payload = claims()
+    payload["preferred_username"] = username
+    token = hmac_signed({"alg": "HS256"}, payload)
+    response = testapp.get(LATEST, headers=jwt_header(token), status=401)
+    assert response.json["detail"]
+    assert snapshot(db)["users"] == []
+
+
+def test_profile_claims_the_database_cannot_hold_are_ignored(testapp, db):
+    testapp.get(LATEST, headers=auth("alice", user_id=2**40, email="a\x00@example.com",
+                                     full_name="Alice \ud800"), status=200)
+    user = user_row(db, "alice")
+    assert (user.lms_user_id, user.email, user.full_name) == (None, "", "")
