@@ -63,16 +63,49 @@ def provider_json(p: Provider) -> dict:
             "tech_support_url": p.tech_support_url}
 
 
+def provider_with_lti(services, p: Provider) -> dict:
+    """The provider and, if it has an LTI registration, what its vendor must be given (docs/lti.md)."""
+    registration = services.lti.registration(p.lti_configuration_id)
+    return {**provider_json(p), "lti": services.lti.vendor_info(registration)} if registration else provider_json(p)
+
+
+def _lti_registration(args) -> dict | None:
+    given = [args.lti_client_id, args.lti_login_url, args.lti_launch_url, args.lti_redirect_uri,
+             args.lti_jwks_url, args.lti_public_key_file, args.lti_deployment_id]
+    if not any(given):
+        return None
+    if not (args.lti_client_id and args.lti_login_url and args.lti_launch_url):
+        raise CliError("an LTI registration needs --lti-client-id, --lti-login-url and --lti-launch-url")
+    if not (args.lti_jwks_url or args.lti_public_key_file):
+        raise CliError("an LTI registration needs --lti-jwks-url or --lti-public-key-file")
+    public_key = None
+    if args.lti_public_key_file:
+        try:
+            with open(args.lti_public_key_file) as fh:
+                public_key = fh.read().strip()
+        except OSError as exc:
+            raise CliError(f"cannot read {args.lti_public_key_file}: {exc.strerror}") from None
+    return dict(client_id=args.lti_client_id, oidc_login_url=args.lti_login_url, launch_url=args.lti_launch_url,
+                redirect_uris=tuple(args.lti_redirect_uri or ()), tool_jwks_url=args.lti_jwks_url,
+                tool_public_key=public_key, deployment_id=args.lti_deployment_id or "1")
+
+
 def cmd_provider_add(args, container, settings) -> None:
-    provider = Provider(id=None, name=args.name, verbose_name=args.verbose_name, org_key=args.org_key,
-                        tech_support_email=args.tech_support_email, tech_support_phone=args.tech_support_phone,
-                        tech_support_url=args.tech_support_url)
-    created = run_in_transaction(container, lambda s: s.exams.add_provider(provider))
-    emit(provider_json(created))
+    lti = _lti_registration(args)
+
+    def work(services):
+        configuration_id = services.lti.register_tool(**lti).registration_id if lti else ""
+        created = services.exams.add_provider(Provider(
+            id=None, name=args.name, verbose_name=args.verbose_name, org_key=args.org_key,
+            tech_support_email=args.tech_support_email, tech_support_phone=args.tech_support_phone,
+            tech_support_url=args.tech_support_url, lti_configuration_id=configuration_id))
+        return provider_with_lti(services, created)
+
+    emit(run_in_transaction(container, work))
 
 
 def cmd_provider_list(args, container, settings) -> None:
-    emit([provider_json(p) for p in run_in_transaction(container, lambda s: s.exams.providers())])
+    emit(run_in_transaction(container, lambda s: [provider_with_lti(s, p) for p in s.exams.providers()]))
 
 
 def cmd_staff_add(args, container, settings) -> None:
@@ -265,6 +298,16 @@ def build_parser() -> Parser:
     add.add_argument("--tech-support-email")
     add.add_argument("--tech-support-phone")
     add.add_argument("--tech-support-url")
+    lti = add.add_argument_group("LTI 1.3 tool registration (see docs/lti.md)")
+    lti.add_argument("--lti-client-id", help="the client_id the tool signs its messages with")
+    lti.add_argument("--lti-login-url", help="the tool's OIDC login initiation URL")
+    lti.add_argument("--lti-launch-url", help="the tool's launch URL (target_link_uri)")
+    lti.add_argument("--lti-redirect-uri", action="append", help="a redirect URI of the tool (repeatable; "
+                     "default: the launch URL)")
+    keys = lti.add_mutually_exclusive_group()
+    keys.add_argument("--lti-jwks-url", help="the tool's JWKS URL")
+    keys.add_argument("--lti-public-key-file", help="a file with the tool's public key (PEM, JWK or JWKS)")
+    lti.add_argument("--lti-deployment-id", help='default "1"')
     add.set_defaults(func=cmd_provider_add)
     provider.add_parser("list", help="list providers").set_defaults(func=cmd_provider_list)
 
