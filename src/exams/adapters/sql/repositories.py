@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Iterable
 
-from sqlalchemy import and_, delete, func, insert, select, text, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,28 @@ from exams.domain.users import User
 from . import tables as t
 
 ACTIVE = (AttemptStatus.STARTED.value, AttemptStatus.READY_TO_SUBMIT.value)
+
+# The reads every learner request makes, built once: building a select (and its cache key) costs
+# more CPU than running it on an index.
+_USER_BY_ID = select(t.users).where(t.users.c.id == bindparam("id"))
+_USER_BY_USERNAME = select(t.users).where(t.users.c.username == bindparam("username"))
+_IS_COURSE_STAFF = select(t.course_staff_roles.c.id).where(
+    t.course_staff_roles.c.user_id == bindparam("user_id"),
+    t.course_staff_roles.c.course_id == bindparam("course_id")).limit(1)
+_PROVIDER_BY_ID = select(t.providers).where(t.providers.c.id == bindparam("id"))
+_EXAM_BY_ID = select(t.exams).where(t.exams.c.id == bindparam("id"))
+_ACTIVE_EXAM_FOR_CONTENT = (select(t.exams).where(t.exams.c.content_id == bindparam("content_id"), t.exams.c.is_active)
+                            .order_by(t.exams.c.id.desc()).limit(1))
+_CONFIG_BY_COURSE = select(t.course_configs).where(t.course_configs.c.course_id == bindparam("course_id"))
+_ATTEMPT_BY_ID = select(t.attempts).where(t.attempts.c.id == bindparam("id"))
+_ATTEMPT_BY_ID_FOR_UPDATE = _ATTEMPT_BY_ID.with_for_update()
+_LATEST_ATTEMPT = (select(t.attempts).where(t.attempts.c.user_id == bindparam("user_id"),
+                                            t.attempts.c.exam_id == bindparam("exam_id"))
+                   .order_by(t.attempts.c.created.desc(), t.attempts.c.id.desc()).limit(1))
+_ACTIVE_ATTEMPT = select(t.attempts).where(t.attempts.c.user_id == bindparam("user_id"),
+                                           t.attempts.c.status.in_(ACTIVE)).limit(1)
+_ALLOWANCE_FOR_USER_EXAM = select(t.allowances).where(t.allowances.c.user_id == bindparam("user_id"),
+                                                      t.allowances.c.exam_id == bindparam("exam_id"))
 
 
 def _now() -> datetime:
@@ -57,8 +79,8 @@ class _Repo:
     def __init__(self, session: Session):
         self.session = session
 
-    def _one(self, stmt):
-        return self.session.execute(stmt).first()
+    def _one(self, stmt, params=None):
+        return self.session.execute(stmt, params).first()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -70,11 +92,11 @@ def _user(row) -> User:
 
 class SqlUserRepository(_Repo):
     def get(self, user_id):
-        row = self._one(select(t.users).where(t.users.c.id == user_id))
+        row = self._one(_USER_BY_ID, {"id": user_id})
         return _user(row) if row else None
 
     def get_by_username(self, username):
-        row = self._one(select(t.users).where(t.users.c.username == username))
+        row = self._one(_USER_BY_USERNAME, {"username": username})
         return _user(row) if row else None
 
     def get_by_email(self, email):
@@ -102,8 +124,7 @@ class SqlUserRepository(_Repo):
 
 class SqlStaffRoleRepository(_Repo):
     def is_course_staff(self, user_id, course_id):
-        return self._one(select(t.course_staff_roles.c.id).where(
-            t.course_staff_roles.c.user_id == user_id, t.course_staff_roles.c.course_id == course_id).limit(1)) is not None
+        return self._one(_IS_COURSE_STAFF, {"user_id": user_id, "course_id": course_id}) is not None
 
     def _match(self, user_id, course_id, role):
         c = t.course_staff_roles.c
@@ -138,7 +159,7 @@ def _provider(row) -> Provider:
 
 class SqlProviderRepository(_Repo):
     def get(self, provider_id):
-        row = self._one(select(t.providers).where(t.providers.c.id == provider_id))
+        row = self._one(_PROVIDER_BY_ID, {"id": provider_id})
         return _provider(row) if row else None
 
     def get_by_name(self, name):
@@ -188,12 +209,11 @@ def _exam_values(exam: Exam) -> dict:
 
 class SqlExamRepository(_Repo):
     def get(self, exam_id):
-        row = self._one(select(t.exams).where(t.exams.c.id == exam_id))
+        row = self._one(_EXAM_BY_ID, {"id": exam_id})
         return _exam(row) if row else None
 
     def active_for_content(self, content_id):
-        row = self._one(select(t.exams).where(t.exams.c.content_id == content_id, t.exams.c.is_active)
-                        .order_by(t.exams.c.id.desc()).limit(1))
+        row = self._one(_ACTIVE_EXAM_FOR_CONTENT, {"content_id": content_id})
         return _exam(row) if row else None
 
     def active_in_course(self, course_id):
@@ -225,7 +245,7 @@ class SqlExamRepository(_Repo):
 
 class SqlCourseConfigRepository(_Repo):
     def get(self, course_id):
-        row = self._one(select(t.course_configs).where(t.course_configs.c.course_id == course_id))
+        row = self._one(_CONFIG_BY_COURSE, {"course_id": course_id})
         if row is None:
             return None
         return CourseConfig(course_id=row.course_id, provider_id=row.provider_id,
@@ -248,20 +268,15 @@ def _attempt(row) -> Attempt:
 
 class SqlAttemptRepository(_Repo):
     def get(self, attempt_id, for_update=False):
-        stmt = select(t.attempts).where(t.attempts.c.id == attempt_id)
-        if for_update:
-            stmt = stmt.with_for_update()
-        row = self._one(stmt)
+        row = self._one(_ATTEMPT_BY_ID_FOR_UPDATE if for_update else _ATTEMPT_BY_ID, {"id": attempt_id})
         return _attempt(row) if row else None
 
     def latest_for(self, user_id, exam_id):
-        row = self._one(select(t.attempts).where(t.attempts.c.user_id == user_id, t.attempts.c.exam_id == exam_id)
-                        .order_by(t.attempts.c.created.desc(), t.attempts.c.id.desc()).limit(1))
+        row = self._one(_LATEST_ATTEMPT, {"user_id": user_id, "exam_id": exam_id})
         return _attempt(row) if row else None
 
     def active_for_user(self, user_id):
-        row = self._one(select(t.attempts).where(t.attempts.c.user_id == user_id, t.attempts.c.status.in_(ACTIVE))
-                        .limit(1))
+        row = self._one(_ACTIVE_ATTEMPT, {"user_id": user_id})
         return _attempt(row) if row else None
 
     def find(self, anonymous_user_id, resource_id, attempt_number, provider_ids=None):
@@ -355,8 +370,7 @@ class SqlAllowanceRepository(_Repo):
         return self._allowance(row) if row else None
 
     def for_user_exam(self, user_id, exam_id):
-        row = self._one(select(t.allowances).where(t.allowances.c.user_id == user_id,
-                                                   t.allowances.c.exam_id == exam_id))
+        row = self._one(_ALLOWANCE_FOR_USER_EXAM, {"user_id": user_id, "exam_id": exam_id})
         return self._allowance(row) if row else None
 
     def list_for_course(self, course_id):
