@@ -418,3 +418,13 @@ def test_the_provider_list_for_an_org_holds_its_own_and_org_less_providers(testa
         conn.execute(delete(tables.providers))
     assert testapp.get("/api/v1/providers?org=edx").json == []
     assert testapp.get("/api/v1/providers").json == []
+
+
+@pytest.mark.parametrize("query", ["org=%00", "org=%ff", "org=" + "x" * 300, "org=edx&org=mit", "org="])
+def test_an_odd_org_filter_never_fails(testapp, provider, query):
+    response = testapp.get(f"/api/v1/providers?{query}", expect_errors=True)
+    assert response.status_int in (200, 400)
+    if response.status_int == 200:
+        assert [p["name"] for p in response.json] == ["test_provider"]
+    else:
+        assert response.json["detail"]

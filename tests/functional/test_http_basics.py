@@ -120,6 +120,14 @@ def test_an_invalid_course_id_is_a_4xx_and_changes_nothing(testapp, db, course_p
     testapp.get(f"/api/v1/configs/course_id/{C}", headers=STAFF, status=200)
 
 
+@pytest.mark.parametrize("url", ["/api/v1/providers?org=%ff", "/api/v1/exams/attempt/latest?content_id=%C3%28",
+                                 f"/api/v1/configs/course_id/{C}?x=%80"])
+def test_a_query_string_that_is_not_utf8_is_a_400(testapp, db, url):
+    response = testapp.get(url, headers=LEARNER, status=400)
+    assert response.json == {"detail": "The query string is not valid UTF-8."}
+    assert snapshot(db)["users"] == []
+
+
 # -- bodies -------------------------------------------------------------------------------------------
 def patch_raw(testapp, url, body: bytes, content_type="application/json", **kw):
     return testapp.request(url, method="PATCH", body=body, headers={**STAFF, "Content-Type": content_type}, **kw)

@@ -1,4 +1,4 @@
-"""Tweens: credentialed CORS for the MFE origins, and a cap on request bodies."""
+"""Tweens: credentialed CORS for the MFE origins, and a cap on request bodies (and an undecodable query)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,11 @@ def body_limit_tween_factory(handler, registry):
                         body=json.dumps({"detail": f"Request body larger than {limit} bytes."}).encode())
 
     def body_limit_tween(request):
+        try:
+            request.GET  # decoded once here, so that no view meets an undecodable query string
+        except UnicodeDecodeError:
+            return Response(status=400, content_type="application/json",
+                            body=json.dumps({"detail": "The query string is not valid UTF-8."}).encode())
         length = request.content_length
         if length is not None and length > limit:
             return too_large()

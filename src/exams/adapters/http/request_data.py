@@ -53,6 +53,16 @@ def path_int(request, name: str) -> int:
     return int(value)
 
 
+def query_text(request, name: str) -> str | None:
+    """A query-string value (None when absent or empty); control characters are refused with a 400."""
+    value = request.GET.get(name)
+    if not value:
+        return None
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+        raise bad_request(f"Invalid {name}: control characters are not allowed.")
+    return value
+
+
 def query_content_id(request) -> str | None:
     value = request.GET.get("content_id")
     # request.GET is already decoded; a raw "+" here means a space, so clients percent-encode keys.

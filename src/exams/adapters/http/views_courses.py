@@ -11,7 +11,7 @@ from exams.domain.exams import ExamSpec, ExamType
 from . import legacy, presenters
 from .auth import require_user
 from .errors import ApiError, forbidden, invalid_data
-from .request_data import json_body, path_text
+from .request_data import json_body, path_text, query_text
 from .schemas import Email, Text, exam_item_schema
 
 
@@ -116,5 +116,5 @@ def update_course_config(request):
 
 @view_config(route_name="providers", request_method="GET", renderer="json")
 def list_providers(request):
-    org = request.GET.get("org") or None
+    org = query_text(request, "org")
     return [presenters.provider(p) for p in request.services.exams.providers(org)]
