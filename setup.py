@@ -23,6 +23,7 @@ tests_require = [
     "pytest-xdist",
     "hypothesis>=6",
     "import-linter>=2.0",
+    "selenium>=4.20",  # drives Debian's chromium + chromedriver in the end-to-end tests
     "aiosmtpd>=1.4",  # a real SMTP server on loopback for the email tests
 ]
 

@@ -176,6 +176,18 @@ def cmd_demo(args, container, settings) -> None:
     print(emit_text)
 
 
+def cmd_devtool(args, container, settings) -> None:
+    from exams.devtool import DEFAULT_URL, DevtoolError, ensure_registered, serve
+
+    try:
+        config = ensure_registered(container, settings, base_url=args.url or DEFAULT_URL)
+    except DevtoolError as exc:
+        raise CliError(str(exc)) from None
+    print(f"development proctoring tool on {config.base_url} (client_id {config.client_id}); Ctrl-C stops it",
+          file=sys.stderr)
+    serve(config)
+
+
 # -- event bus (docs/events.md) ----------------------------------------------------------------
 def _require_bus(settings) -> None:
     if settings["exams.event_bus.backend"] == "none":
@@ -333,6 +345,9 @@ def build_parser() -> Parser:
 
     sub.add_parser("expire", help="submit every in-progress attempt past its deadline").set_defaults(func=cmd_expire)
     sub.add_parser("demo", help="seed a demo course and print curl commands").set_defaults(func=cmd_demo)
+    devtool = sub.add_parser("devtool", help="run the development LTI proctoring tool (exams.demo.enabled only)")
+    devtool.add_argument("--url", help="where the tool listens (default http://localhost:18741)")
+    devtool.set_defaults(func=cmd_devtool)
 
     relay = sub.add_parser("relay", help="publish the event outbox to the event bus (runs until stopped)")
     relay.add_argument("--once", action="store_true", help="publish what is due now, then exit")
