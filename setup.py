@@ -24,6 +24,7 @@ tests_require = [
     "hypothesis>=6",
     "import-linter>=2.0",
     "selenium>=4.20",  # drives Debian's chromium + chromedriver in the end-to-end tests
+    "pylti1p3==2.0.0",  # a real LTI 1.3 tool library: its ServiceConnector calls our token endpoint and ACS
     "aiosmtpd>=1.4",  # a real SMTP server on loopback for the email tests
 ]
 
