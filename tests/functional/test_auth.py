@@ -387,3 +387,33 @@ def test_profile_claims_the_database_cannot_hold_are_ignored(testapp, db):
                                      full_name="Alice \ud800"), status=200)
     user = user_row(db, "alice")
     assert (user.lms_user_id, user.email, user.full_name) == (None, "", "")
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda t: t[:-2] + "\xe9\xe9",
+    lambda t: t.replace(".", ".\xe9", 1),
+    lambda t: "\xe9" + t,
+    lambda t: t + "." + t,
+    lambda t: t.replace(".", "..", 1),
+    lambda t: "x" * 20000,
+], ids=["latin1-signature", "latin1-payload", "latin1-header", "five-segments", "empty-segment", "huge"])
+def test_a_mangled_token_is_a_401_never_a_500(testapp, db, mangle):
+    token = mangle(make_token("mallory"))
+    response = testapp.get(LATEST, headers={"Authorization": f"JWT {token}"}, status=401)
+    assert response.json["detail"]
+    assert snapshot(db)["users"] == []
+
+
+def test_mangled_cookies_count_as_no_credentials(testapp, db):
+    testapp.set_cookie("edx-jwt-cookie-header-payload", "\xe9.\xe9")
+    testapp.set_cookie("edx-jwt-cookie-signature", "\xe9")
+    assert_not_provided(testapp.get(LATEST, status=401))
+
+
+def test_a_foreign_cookie_that_is_not_utf8_does_not_break_cookie_authentication(testapp, db):
+    set_jwt_cookies(testapp, make_token("cookie-admin", user_id=2, staff=True))
+    testapp.set_cookie("another_apps_cookie", "caf\xe9")
+    assert testapp.get(CONFIG).json == {"provider": None, "escalation_email": None}
+    csrf = testapp.get("/csrf/api/v1/token").json["csrfToken"]
+    testapp.patch_json(CONFIG, {"provider": None, "escalation_email": None}, headers={"X-CSRFToken": csrf},
+                       status=204)

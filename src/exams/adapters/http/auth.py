@@ -13,6 +13,8 @@ import secrets
 import unicodedata
 from urllib.parse import urlsplit
 
+from webob.cookies import parse_cookie
+
 from exams.domain.users import User, UserClaims
 from exams.ports.auth import InvalidToken
 
@@ -56,8 +58,24 @@ def claims_to_identity(claims: dict) -> UserClaims:
     )
 
 
+def cookie_value(request, name: str) -> str | None:
+    """A cookie of ours (ASCII), even when another cookie of the domain is not UTF-8.
+
+    WebOb decodes every cookie as UTF-8 at once and fails on any that is not; browsers send the cookies
+    of the whole domain, so one foreign cookie must not make every request a 500.
+    """
+    try:
+        return request.cookies.get(name)
+    except UnicodeDecodeError:
+        wanted = name.encode("ascii")
+        for key, value in parse_cookie(request.environ.get("HTTP_COOKIE", "")):
+            if key == wanted:
+                return value.decode("ascii") if value.isascii() else None
+        return None
+
+
 def _csrf_ok(request) -> bool:
-    cookie = request.cookies.get(CSRF_COOKIE, "")
+    cookie = cookie_value(request, CSRF_COOKIE) or ""
     header = request.headers.get(CSRF_HEADER, "")
     if not cookie or not header or not hmac.compare_digest(cookie.encode(), header.encode()):
         return False
@@ -78,8 +96,8 @@ def token_from(request) -> tuple[str | None, bool]:
     scheme, _, value = header.partition(" ")
     if scheme == "JWT":
         return value.strip(), False
-    payload = request.cookies.get(HEADER_PAYLOAD_COOKIE)
-    signature = request.cookies.get(SIGNATURE_COOKIE)
+    payload = cookie_value(request, HEADER_PAYLOAD_COOKIE)
+    signature = cookie_value(request, SIGNATURE_COOKIE)
     if payload and signature:
         return f"{payload}.{signature}", True
     return None, False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyramid.view import view_config
 
-from .auth import CSRF_COOKIE, new_csrf_token, require_user
+from .auth import CSRF_COOKIE, cookie_value, new_csrf_token, require_user
 from .errors import ApiError
 
 PUBLIC_ROUTES = frozenset({"providers", "csrf_token", "health"})
@@ -29,7 +29,7 @@ def health(request):
 
 @view_config(route_name="csrf_token", request_method="GET", renderer="json")
 def csrf_token(request):
-    token = request.cookies.get(CSRF_COOKIE) or new_csrf_token()
+    token = cookie_value(request, CSRF_COOKIE) or new_csrf_token()
     secure = request.registry.exams_settings["exams.cookies.secure"]
     request.response.set_cookie(CSRF_COOKIE, token, max_age=31449600, path="/", secure=secure,
                                 samesite="None" if secure else "Lax")

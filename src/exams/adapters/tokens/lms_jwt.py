@@ -77,8 +77,8 @@ class JwcryptoJwtVerifier:
         raise InvalidToken()
 
     def _verify_signature(self, token: str) -> dict:
-        if not isinstance(token, str) or token.count(".") != 2 or len(token) > 16384:
-            raise InvalidToken()
+        if not isinstance(token, str) or not token.isascii() or token.count(".") != 2 or len(token) > 16384:
+            raise InvalidToken()  # a JWT is three base64url segments: ASCII only
         try:
             header = _b64json(token.split(".", 1)[0])
         except (ValueError, UnicodeError):
