@@ -20,6 +20,9 @@ def _resolve_paths(raw: dict, here: str | None) -> dict:
         key_file = raw.get("exams.access_token.key_file", "var/access-token-key.json")
         if not os.path.isabs(key_file):
             raw = {**raw, "exams.access_token.key_file": os.path.join(here, key_file)}
+        mail_dir = raw.get("exams.email.file_dir", "var/mail")
+        if not os.path.isabs(mail_dir):
+            raw = {**raw, "exams.email.file_dir": os.path.join(here, mail_dir)}
     return raw
 
 
@@ -42,6 +45,9 @@ def main(global_config, container: Container | None = None, **raw_settings):
         config.include("exams.adapters.http")
         app = config.make_wsgi_app()
 
+    # Learner emails leave after each commit that wrote one, and on retry rounds (docs/lms.md).
+    if settings["exams.email.send_interval"] and container.mail_sender() is not None:
+        container.mail_sender().start()
     interval = settings["exams.expiry.sweep_interval"]
     if interval:
         start_sweeper(container, interval)

@@ -36,6 +36,9 @@ def load_settings(config_uri: str) -> settings_module.Settings:
     key_file = raw.get("exams.access_token.key_file", "var/access-token-key.json")
     if not os.path.isabs(key_file):
         raw["exams.access_token.key_file"] = os.path.join(here, key_file)
+    mail_dir = raw.get("exams.email.file_dir", "var/mail")
+    if not os.path.isabs(mail_dir):
+        raw["exams.email.file_dir"] = os.path.join(here, mail_dir)
     return settings_module.load(raw)
 
 
@@ -167,6 +170,39 @@ def cmd_expire(args, container, settings) -> None:
         if count < 500:
             break
     emit({"submitted": total})
+
+
+# -- learner emails (docs/lms.md) -------------------------------------------------------------------
+def _mail_delivery(container):
+    from exams.container import build_mail_delivery
+
+    delivery = build_mail_delivery(container)
+    if delivery is None:
+        raise CliError("exams.email.backend is none: learner emails are off (see docs/lms.md)")
+    return delivery
+
+
+def cmd_mail_send(args, container, settings) -> None:
+    emit(_mail_delivery(container).send_due(ignore_backoff=args.all).as_dict())
+
+
+def _mail_outbox_work(container, work):
+    from exams.adapters.sql.mail_outbox import SqlMailOutbox
+
+    return run_in_transaction(container, lambda services: work(SqlMailOutbox(services.session)))
+
+
+def cmd_mail_status(args, container, settings) -> None:
+    status = _mail_outbox_work(container, lambda box: box.status(limit=args.limit))
+    emit({"pending": status.pending, "sent": status.sent, "failed": status.failed,
+          "oldest_pending": status.oldest_pending,
+          "failures": [{"id": i, "to": to, "subject": subject, "tries": tries, "error": error}
+                       for i, to, subject, tries, error in status.failures]})
+
+
+def cmd_mail_retry(args, container, settings) -> None:
+    clock = container.clock()
+    emit({"requeued": _mail_outbox_work(container, lambda box: box.requeue_failed(clock.now()))})
 
 
 def cmd_demo(args, container, settings) -> None:
@@ -344,6 +380,15 @@ def build_parser() -> Parser:
     token.set_defaults(func=cmd_token)
 
     sub.add_parser("expire", help="submit every in-progress attempt past its deadline").set_defaults(func=cmd_expire)
+    mail = sub.add_parser("mail", help="the learner email outbox").add_subparsers(dest="action", required=True,
+                                                                                 parser_class=Parser)
+    send = mail.add_parser("send", help="deliver the emails that are due (for cron, or after fixing the server)")
+    send.add_argument("--all", action="store_true", help="also the ones waiting for their next retry")
+    send.set_defaults(func=cmd_mail_send)
+    mail_status = mail.add_parser("status", help="pending, sent and failed counts; the last failures")
+    mail_status.add_argument("--limit", type=positive_int, default=20, help="failures listed (default 20)")
+    mail_status.set_defaults(func=cmd_mail_status)
+    mail.add_parser("retry", help="make every failed email pending again").set_defaults(func=cmd_mail_retry)
     sub.add_parser("demo", help="seed a demo course and print curl commands").set_defaults(func=cmd_demo)
     devtool = sub.add_parser("devtool", help="run the development LTI proctoring tool (exams.demo.enabled only)")
     devtool.add_argument("--url", help="where the tool listens (default http://localhost:18741)")

@@ -56,6 +56,76 @@ def _legacy_proctoring(s: Settings):
                                s["exams.lms.oauth_client_secret"], timeout=s["exams.lms.timeout"])
 
 
+# -- learner emails (docs/lms.md) -------------------------------------------------------------------
+def _mailer(s: Settings):
+    """The mail adapter, or None when learner emails are off (exams.email.backend = none)."""
+    from exams.adapters.mail.files import FileMailer
+    from exams.adapters.mail.smtp import SmtpMailer
+    from exams.settings import SettingsError
+
+    backend = s["exams.email.backend"]
+    if backend == "none":
+        return None
+    if not s["exams.email.from_address"]:
+        raise SettingsError(f"Missing setting 'exams.email.from_address' (required with exams.email.backend = "
+                            f"{backend}; environment variable EXAMS_EMAIL_FROM_ADDRESS).")
+    if backend == "file":
+        return FileMailer(s["exams.email.file_dir"], from_address=s["exams.email.from_address"])
+    if s["exams.email.smtp_use_tls"] and s["exams.email.smtp_use_ssl"]:
+        raise SettingsError("Settings 'exams.email.smtp_use_tls' (STARTTLS) and 'exams.email.smtp_use_ssl' "
+                            "(implicit TLS) exclude each other.")
+    return SmtpMailer(s["exams.email.smtp_host"], s["exams.email.smtp_port"],
+                      from_address=s["exams.email.from_address"], use_tls=s["exams.email.smtp_use_tls"],
+                      use_ssl=s["exams.email.smtp_use_ssl"], username=s["exams.email.smtp_username"],
+                      password=s["exams.email.smtp_password"], timeout=s["exams.email.smtp_timeout"])
+
+
+def _learner_emails(settings: Settings, mailer, clock, sender, session):
+    """The learner-email sink of one unit of work (None when emails are off).
+
+    Its messages go to the outbox in the session's transaction; an after-commit hook of that transaction
+    wakes the sender, so a message leaves at once, and only once its attempt change is committed.
+    """
+    from exams.adapters.sql.mail_outbox import SqlMailOutbox
+    from exams.services.mail import LearnerEmails
+
+    if mailer is None:
+        return None
+    manager = session.info.get("transaction_manager")
+
+    def wake_sender_after_commit() -> None:
+        if manager is not None and sender is not None:
+            manager.get().addAfterCommitHook(lambda committed: sender.wake() if committed else None)
+
+    return LearnerEmails(SqlMailOutbox(session), SqlRepositories(session).configs, clock,
+                         learning_mfe_url=settings["exams.learning_mfe_url"],
+                         lms_root_url=settings["exams.lms_root_url"], on_enqueued=wake_sender_after_commit)
+
+
+def build_mail_delivery(container: "Container"):
+    """Delivery of the mail outbox (the sender thread, `exams mail send`); None when emails are off."""
+    from exams.adapters.sql.mail_outbox import SqlMailOutbox
+    from exams.services.mail import MailDelivery
+
+    mailer = container.mailer()
+    if mailer is None:
+        return None
+
+    def transactions(work):
+        return run_in_transaction(container, lambda services: work(SqlMailOutbox(services.session)))
+
+    return MailDelivery(transactions, mailer, container.clock())
+
+
+def _mail_sender(container: "Container"):
+    from exams.services.mail import BackgroundMailSender
+
+    delivery = build_mail_delivery(container)
+    if delivery is None:
+        return None
+    return BackgroundMailSender(delivery, interval=container.settings()["exams.email.send_interval"] or 30)
+
+
 def _access_token_key(configured: dict | None, key_file: str) -> dict:
     return configured if configured else load_or_create_key(key_file)
 
@@ -123,6 +193,12 @@ class Container(containers.DeclarativeContainer):
     clock = providers.Singleton(SystemClock)
     # None when forwarding to edx-proctoring is not configured.
     legacy_proctoring = providers.Singleton(_legacy_proctoring, settings)
+    # Learner emails: the mail adapter and the in-process sender (both None when emails are off), and
+    # the outcome sink of one unit of work (called with session=...).
+    __self__ = providers.Self()
+    mailer = providers.Singleton(_mailer, settings)
+    mail_sender = providers.Singleton(_mail_sender, __self__)
+    learner_emails = providers.Factory(_learner_emails, settings, mailer, clock, mail_sender)
 
     jwt_verifier = providers.Singleton(
         lambda s: JwcryptoJwtVerifier(issuer=s["exams.jwt.issuer"], audience=s["exams.jwt.audience"],
@@ -158,7 +234,7 @@ class Container(containers.DeclarativeContainer):
     # Called with session=...; None when exams.event_bus.backend = none.
     event_outcomes = providers.Factory(_event_outcomes, settings, event_encoder, clock)
     # Called with session=...: every sink of attempt outcomes (add yours as another positional argument).
-    outcomes = providers.Factory(_outcome_sinks, event_outcomes.provider)
+    outcomes = providers.Factory(_outcome_sinks, event_outcomes.provider, learner_emails.provider)
 
     lti_repositories = providers.Factory(lambda session, clock: LtiRepositories(session, now=clock.now), clock=clock)
     users = providers.Factory(UserService)
