@@ -334,6 +334,10 @@ def test_a_cookie_authenticated_put_from_an_untrusted_origin_is_refused(testapp,
     testapp.patch_json(CONFIG, {"provider": None, "escalation_email": None},
                        headers={"X-CSRFToken": csrf, "Origin": "http://evil.test"}, status=401)
     assert snapshot(db) == before
+    for origin in ("null", "http://[", "http://learning.test.evil.test"):
+        testapp.patch_json(CONFIG, {"provider": None, "escalation_email": None},
+                           headers={"X-CSRFToken": csrf, "Origin": origin}, status=401)
+    assert snapshot(db) == before
     testapp.patch_json(CONFIG, {"provider": None, "escalation_email": None},
                        headers={"X-CSRFToken": csrf, "Origin": "http://learning.test"}, status=204)
 

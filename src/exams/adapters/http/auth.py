@@ -84,7 +84,10 @@ def _csrf_ok(request) -> bool:
         trusted = request.registry.exams_settings["exams.csrf.trusted_origins"] or \
             request.registry.exams_settings["exams.cors.origins"]
         own = f"{request.scheme}://{request.host}"
-        parts = urlsplit(origin)
+        try:
+            parts = urlsplit(origin)
+        except ValueError:  # e.g. "http://[" (a broken IPv6 literal)
+            return False
         if f"{parts.scheme}://{parts.netloc}" not in (*trusted, own):
             return False
     return True
