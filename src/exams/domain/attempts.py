@@ -120,10 +120,7 @@ class Attempt:
         # "expired" is in neither bucket; edx-exams lets it lead anywhere, which would let a completed
         # attempt become incomplete again by way of "expired". Here every finished status is final.
         if not self.status.is_incomplete and to.is_incomplete:
-            raise IllegalTransition(
-                f'A status transition from "{self.status.value}" to "{to.value}" was attempted on '
-                f"exam_id={self.exam_id} for user_id={self.user_id}. This is not allowed! "
-                f"(course_id={exam.course_id})")
+            raise illegal_transition_error(self, to, exam)
         if to is S.STARTED and self.status is S.STARTED and self.start_time is not None:
             raise IllegalTransition(
                 f"Cannot start exam attempt for exam_id={self.exam_id} and user_id={self.user_id} "
@@ -142,6 +139,13 @@ class Attempt:
         self.modified = now
         self.changes.append(change)
         return change
+
+
+def illegal_transition_error(attempt: Attempt, to: AttemptStatus, exam: Exam) -> IllegalTransition:
+    return IllegalTransition(
+        f'A status transition from "{attempt.status.value}" to "{to.value}" was attempted on '
+        f"exam_id={attempt.exam_id} for user_id={attempt.user_id}. This is not allowed! "
+        f"(course_id={exam.course_id})")
 
 
 def other_attempt_active_error(attempt: Attempt, to: AttemptStatus) -> IllegalTransition:
@@ -182,7 +186,11 @@ def check_can_create(exam: Exam, user_id: int, now: datetime, *, has_attempt: bo
 
 def resolve_action(action: object, attempt: Attempt, exam: Exam, *, caller_id: int,
                    caller_is_course_staff: bool) -> AttemptStatus:
-    """Who may do what: course staff may only verify or reject; the owner drives their attempt."""
+    """Who may do what: course staff may only verify or reject; the owner drives their attempt.
+
+    Once an attempt is finished only a review changes it: the owner may repeat the last action
+    (a no-op) but not, say, turn a rejected attempt into a submitted one (edx-exams allows that).
+    """
     if caller_is_course_staff:
         mapping = STAFF_ACTIONS
     elif caller_id == attempt.user_id:
@@ -194,6 +202,8 @@ def resolve_action(action: object, attempt: Attempt, exam: Exam, *, caller_id: i
     target = mapping.get(action) if isinstance(action, str) else None
     if target is None:
         raise Rejected(f'Unrecognized action "{action}"', code="unrecognized_action")
+    if not caller_is_course_staff and not attempt.status.is_incomplete and target is not attempt.status:
+        raise illegal_transition_error(attempt, target, exam)
     return target
 
 

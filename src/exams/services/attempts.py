@@ -7,8 +7,8 @@ from datetime import datetime
 
 from exams.domain.allowances import Allowance
 from exams.domain.attempts import (AccessGrant, Attempt, AttemptStatus, StatusChange, check_can_create,
-                                   decide_exam_access, resolve_action)
-from exams.domain.errors import Conflict, Forbidden, IllegalTransition, NotFound, Rejected
+                                   decide_exam_access, other_attempt_active_error, resolve_action)
+from exams.domain.errors import Conflict, Forbidden, NotFound, Rejected
 from exams.domain.exams import CourseConfig, Exam, Provider
 from exams.domain.reviews import ControlResult
 from exams.domain.users import User
@@ -102,8 +102,11 @@ class AttemptService:
         self._move(attempt, exam, student, target, actor=caller)
         return attempt
 
-    def move(self, attempt: Attempt, to: AttemptStatus, actor: User | None) -> StatusChange:
-        """Move an attempt for a trusted caller (the LTI flow, a vendor's review)."""
+    def move(self, attempt: Attempt, to: AttemptStatus, actor: User | None) -> StatusChange | None:
+        """Move an attempt for a trusted caller (the LTI flow, a vendor's review).
+
+        Returns None when the attempt already had that status (nothing is recorded or sent).
+        """
         exam = self.repos.exams.get(attempt.exam_id)
         student = self.repos.users.get(attempt.user_id)
         return self._move(attempt, exam, student, to, actor=actor)
@@ -122,24 +125,25 @@ class AttemptService:
         self.repos.attempts.delete(attempt)
 
     def _move(self, attempt: Attempt, exam: Exam, student: User, to: AttemptStatus,
-              actor: User | None) -> StatusChange:
+              actor: User | None) -> StatusChange | None:
         now = self.clock.now()
         allowance_mins = 0
         other_active = False
         if to is S.STARTED:
             allowance = self.repos.allowances.for_user_exam(attempt.user_id, attempt.exam_id)
             allowance_mins = allowance.extra_time_mins if allowance else 0
+        if to.is_in_progress:
             active = self.repos.attempts.active_for_user(attempt.user_id)
             other_active = active is not None and active.id != attempt.id
         change = attempt.transition(to, now, exam, actor_id=actor.id if actor else None,
                                     allowance_mins=allowance_mins, other_attempt_active=other_active)
+        if change is None:
+            return None
         try:
             self.repos.attempts.save(attempt)
         except Conflict:
             # Lost a race against a concurrent start of another attempt of this learner.
-            raise IllegalTransition(
-                f"Cannot start exam attempt for exam_id={attempt.exam_id} and user_id={attempt.user_id} "
-                "because another exam attempt is currently active!", code="other_attempt_active") from None
+            raise other_attempt_active_error(attempt, to) from None
         # The LMS learns a submission as the learner's own act; reviews come from no user.
         requesting = student if to is S.SUBMITTED else None
         self.outcomes.status_changed(attempt, exam, student, change, requesting)

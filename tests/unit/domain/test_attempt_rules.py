@@ -331,3 +331,26 @@ def test_an_unknown_action_is_refused_by_name(action):
         resolve_action(action, make_attempt(), make_exam(), caller_id=7, caller_is_course_staff=False)
     assert err.value.detail == f'Unrecognized action "{action}"'
     assert err.value.code == "unrecognized_action"
+
+
+@pytest.mark.parametrize("status, action", [
+    (status, action) for status in sorted(COMPLETED | {S.EXPIRED}, key=lambda s: s.value)
+    for action in ("submit", "error") if LEARNER_ACTIONS[action] is not status])
+def test_the_owner_may_not_change_a_finished_attempt(status, action):
+    target = LEARNER_ACTIONS[action]
+    with pytest.raises(IllegalTransition) as err:
+        resolve_action(action, make_attempt(status), make_exam(), caller_id=7, caller_is_course_staff=False)
+    assert err.value.detail.startswith(f'A status transition from "{status.value}" to "{target.value}"')
+
+
+@pytest.mark.parametrize("status", [S.SUBMITTED, S.ERROR])
+def test_the_owner_may_repeat_the_action_that_finished_the_attempt(status):
+    action = {S.SUBMITTED: "submit", S.ERROR: "error"}[status]
+    assert resolve_action(action, make_attempt(status), make_exam(), caller_id=7,
+                          caller_is_course_staff=False) is status
+
+
+@pytest.mark.parametrize("status", [S.SUBMITTED, S.ERROR, S.SECOND_REVIEW_REQUIRED, S.VERIFIED, S.REJECTED])
+def test_staff_may_review_any_finished_attempt_again(status):
+    assert resolve_action("reject", make_attempt(status), make_exam(), caller_id=1,
+                          caller_is_course_staff=True) is S.REJECTED
