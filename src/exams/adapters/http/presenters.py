@@ -46,10 +46,14 @@ def review(r: ControlResult | None) -> dict | None:
 
 
 def page_url(request, limit: int, offset: int | None) -> str:
-    """The list URL with ``limit``/``offset`` replaced (``offset`` dropped when None or 0)."""
+    """The list URL with ``limit``/``offset`` replaced (``offset`` dropped when None or 0).
+
+    Parameters are sorted by name, as Django REST framework's pagination writes them.
+    """
     params = [(k, v) for k, v in request.GET.items() if k not in ("limit", "offset")]
     params.append(("limit", str(limit)))
     if offset:
         params.append(("offset", str(offset)))
+    params.sort(key=lambda kv: kv[0])
     query = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in params)
     return f"{request.host_url}{request.path}?{query}"

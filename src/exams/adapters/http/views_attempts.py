@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import colander
 from pyramid.view import view_config
 
@@ -149,7 +151,8 @@ def _query_int(request, name: str, default: int | None, *, minimum: int) -> int 
     raw = request.GET.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or len(raw) > 12 or int(raw) < minimum:
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    if not re.fullmatch(r"[0-9]{1,12}", raw) or int(raw) < minimum:
         raise bad_request(f"{name} must be a whole number >= {minimum}.")
     return int(raw)
 

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Iterable
 
-from sqlalchemy import and_, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -349,9 +349,11 @@ class SqlAttemptRepository(_Repo):
             .order_by(t.users.c.id))]
 
     def expired_ids(self, now, limit):
+        c = t.attempts.c
+        # No deadline: moved to ready_to_submit without ever starting, so no time is left.
         return list(self.session.execute(
-            select(t.attempts.c.id).where(t.attempts.c.status.in_(ACTIVE), t.attempts.c.deadline <= now)
-            .order_by(t.attempts.c.deadline).limit(limit)).scalars())
+            select(c.id).where(c.status.in_(ACTIVE), or_(c.deadline.is_(None), c.deadline <= now))
+            .order_by(c.deadline, c.id).limit(limit)).scalars())
 
     def history(self, attempt_id):
         h = t.attempt_history.c
