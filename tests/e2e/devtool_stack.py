@@ -2,15 +2,14 @@
 
 All three are real WSGI servers (waitress) in threads of the test process, on ``localhost`` with
 their own ports: one site, as on a developer's laptop (localhost:18740 and localhost:18741), so the
-service's Lax launch cookie comes along on the tool's form posts.
+service's Lax launch cookie comes along on the tool's form posts, and the JWT cookies the tool's
+sandbox sets for ``localhost`` reach the service.
 """
 
 from __future__ import annotations
 
-import json
 import threading
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
 
 import waitress
@@ -20,20 +19,16 @@ from exams import settings as settings_module
 from exams.adapters.sql.migrate import upgrade
 from exams.adapters.sql.repositories import SqlRepositories
 from exams.adapters.sql.session import make_engine
-from exams.domain.attempts import Attempt, AttemptStatus, StatusChange
-from exams.domain.exams import Exam, ExamType
-from exams.domain.users import User
-from tests.conftest import app_settings, make_token
-
-COURSE = "course-v1:edx+devtool+2024"
-CONTENT = "block-v1:edx+devtool+2024+type@sequential+block@final"
+from exams.devtool.sandbox import CONTENT as SANDBOX_CONTENT
+from exams.domain.attempts import Attempt
+from tests.conftest import app_settings
 
 
 class Served:
     """A WSGI app on a free loopback port, in a daemon thread, until ``close()``."""
 
-    def __init__(self, app=None):
-        self.app = app
+    def __init__(self):
+        self.app = None
         self.server = waitress.create_server(lambda environ, start: self.app(environ, start), host="127.0.0.1",
                                              port=0, threads=6, ident="e2e")
         self.port = self.server.effective_port
@@ -57,17 +52,6 @@ def learning_mfe(environ, start_response):
 
 
 @dataclass
-class Learner:
-    user: User
-    attempt_id: int
-    token: str
-
-    @property
-    def sub(self) -> str:
-        return self.user.anonymous_user_id
-
-
-@dataclass
 class Stack:
     service: Served
     tool: Served
@@ -75,35 +59,27 @@ class Stack:
     engine: object
     container: object
     devtool: object
-    exam: Exam | None = None
-    learners: list[Learner] = field(default_factory=list)
 
-    def add_learner(self, username: str, user_id: int) -> Learner:
-        now = datetime.now(timezone.utc)
+    def attempt_of(self, username: str) -> Attempt | None:
+        """The learner's attempt at the sandbox's exam, as the database has it."""
         with Session(self.engine) as session:
             repos = SqlRepositories(session)
-            user = repos.users.ensure(User(id=None, username=username, email=f"{username}@example.com",
-                                           lms_user_id=user_id))
-            attempt = Attempt(id=None, user_id=user.id, exam_id=self.exam.id, created=now, modified=now)
-            attempt.changes.append(StatusChange(None, None, AttemptStatus.CREATED, user.id, now))
-            attempt = repos.attempts.add(attempt)
-            session.commit()
-        learner = Learner(user, attempt.id, make_token(username, user_id=user_id))
-        self.learners.append(learner)
-        return learner
+            user = repos.users.get_by_username(username)
+            exam = repos.exams.active_for_content(SANDBOX_CONTENT)
+            return repos.attempts.latest_for(user.id, exam.id) if user and exam else None
 
-    def status(self, learner: Learner) -> str:
-        with Session(self.engine) as session:
-            return SqlRepositories(session).attempts.get(learner.attempt_id).status.value
+    def status(self, username: str) -> str | None:
+        attempt = self.attempt_of(username)
+        return attempt.status.value if attempt else None
 
-    def review(self, learner: Learner):
+    def results(self, username: str) -> list:
         with Session(self.engine) as session:
-            return SqlRepositories(session).control_results.first_for_attempts([learner.attempt_id]).get(
-                learner.attempt_id)
+            return SqlRepositories(session).control_results.for_attempt(self.attempt_of(username).id)
 
-    def results(self, learner: Learner) -> list:
+    def review(self, username: str):
+        attempt = self.attempt_of(username)
         with Session(self.engine) as session:
-            return SqlRepositories(session).control_results.for_attempt(learner.attempt_id)
+            return SqlRepositories(session).control_results.first_for_attempts([attempt.id]).get(attempt.id)
 
     def close(self) -> None:
         for served in (self.service, self.tool, self.mfe):
@@ -112,9 +88,7 @@ class Stack:
 
 
 def start_stack(tmp: Path) -> Stack:
-    """Migrate a fresh SQLite database, serve the three apps, register the tool as ``exams demo`` does."""
-    from dependency_injector import providers  # noqa: F401  (the container is built by main())
-
+    """Migrate a fresh SQLite database, serve the three apps, register the tool as ``exams devtool`` does."""
     from exams.app import main
     from exams.container import build_container
     from exams.devtool import ensure_registered, make_app
@@ -130,31 +104,6 @@ def start_stack(tmp: Path) -> Stack:
     container = build_container(settings)
     service.start(main({}, container=container, **raw))
     mfe.start(learning_mfe)
-    config = ensure_registered(container, settings, base_url=tool.url)
-    devtool = make_app(config)
+    devtool = make_app(ensure_registered(container, settings, base_url=tool.url))
     tool.start(devtool)
-    engine = make_engine(url)
-    stack = Stack(service, tool, mfe, engine, container, devtool)
-    with Session(engine) as session:
-        repos = SqlRepositories(session)
-        provider = repos.providers.get_by_name("devtool")
-        stack.exam = repos.exams.add(Exam(id=None, course_id=COURSE, content_id=CONTENT, exam_name="Final exam",
-                                          exam_type=ExamType.PROCTORED, time_limit_mins=60, provider_id=provider.id))
-        session.commit()
-    return stack
-
-
-def api(stack: Stack, learner: Learner, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-    """Call the service's API as the learner (LMS JWT header)."""
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(stack.service.url + path, method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Authorization": f"JWT {learner.token}",
-                                              "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
+    return Stack(service, tool, mfe, make_engine(url), container, devtool)

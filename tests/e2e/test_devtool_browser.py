@@ -13,7 +13,7 @@ import tempfile
 
 import pytest
 
-from tests.e2e.devtool_stack import api, start_stack
+from tests.e2e.devtool_stack import start_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -60,36 +60,41 @@ def wait_for(driver, css: str, timeout: float = 15):
     return WebDriverWait(driver, timeout).until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))
 
 
-def sign_in(driver, stack, learner) -> None:
-    """The learner's browser as the LMS leaves it: the JWT split into its two cookies."""
+def take_exam(driver, stack, username: str) -> None:
+    """The sandbox plays Studio, the LMS and the MFE; the tool plays the vendor; the learner clicks."""
     driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
-    driver.get(stack.service.url + "/health/")
-    header_payload, signature = learner.token.rsplit(".", 1)
-    driver.add_cookie({"name": "edx-jwt-cookie-header-payload", "value": header_payload, "path": "/"})
-    driver.add_cookie({"name": "edx-jwt-cookie-signature", "value": signature, "path": "/"})
-
-
-def start_proctored_attempt(driver, stack, learner) -> None:
-    sign_in(driver, stack, learner)
-    driver.get(f"{stack.service.url}/lti/start_proctoring/{learner.attempt_id}")
+    sandbox_button(driver, stack, username, "take")
     wait_for(driver, "#start")
     assert driver.current_url == f"{stack.tool.url}/launch"
-    assert stack.status(learner) == "download_software_clicked"
+    assert stack.status(username) == "download_software_clicked"
     driver.find_element("css selector", "#start").click()
     wait_for(driver, "#mfe")
-    assert driver.current_url == f"{stack.mfe.url}/course/{stack.exam.course_id}/{stack.exam.content_id}"
-    assert stack.status(learner) == "ready_to_start"
-    assert api(stack, learner, "PUT", f"/api/v1/exams/attempt/{learner.attempt_id}", {"action": "start"})[0] == 200
-    assert stack.status(learner) == "started"
+    assert driver.current_url.startswith(f"{stack.mfe.url}/course/course-v1:exams+devtool+sandbox/")
+    assert stack.status(username) == "ready_to_start"
+    sandbox_button(driver, stack, username, "start")
+    assert wait_for(driver, "#attempt-status").text == "started"
+    assert stack.status(username) == "started"
 
 
-def press(driver, stack, learner, report: str) -> str:
+def sandbox_button(driver, stack, username: str, action: str) -> None:
+    """Press a button of the sandbox page and wait until the browser has left that page."""
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(f"{stack.tool.url}/sandbox?learner={username}")
+    old_page = driver.find_element("css selector", "h1")
+    driver.find_element("css selector", f"#{action}").click()
+    WebDriverWait(driver, 15).until(ec.staleness_of(old_page))
+
+
+def press(driver, stack, username: str, report: str) -> str:
     """Press a proctor console button for the learner's attempt; the console's new line about it."""
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
+    sub = _sub(stack, username)
     driver.get(f"{stack.tool.url}/proctor")
-    section = f"//section[.//code[text()='{learner.sub}']]"
+    section = f"//section[.//code[text()='{sub}']]"
 
     def lines():
         return [li.text for li in driver.find_elements("xpath", f"{section}//ol/li") if li.text != "none yet"]
@@ -104,37 +109,45 @@ def press(driver, stack, learner, report: str) -> str:
     return after[-1]
 
 
-def test_a_learner_is_proctored_and_every_report_of_the_console_reaches_the_attempt(stack, browser):
-    clean, suspicious, erring = (stack.add_learner(name, user_id) for name, user_id in
-                                 (("alice", 101), ("bob", 102), ("carol", 103)))
+def _sub(stack, username: str) -> str:
+    from sqlalchemy.orm import Session
 
-    start_proctored_attempt(browser, stack, clean)
-    assert press(browser, stack, clean, "flag").endswith('200 {"status":"terminated"}')
-    assert stack.status(clean) == "started"
-    assert [r.action_type for r in stack.results(clean)] == ["flag"]
+    from exams.adapters.sql.repositories import SqlRepositories
+
+    with Session(stack.engine) as session:
+        return SqlRepositories(session).users.get_by_username(username).anonymous_user_id
+
+
+TERMINATED = '200 {"status":"terminated"}'
+
+
+def test_a_learner_is_proctored_and_every_report_of_the_console_reaches_the_attempt(stack, browser):
+    take_exam(browser, stack, "alice")
+    assert press(browser, stack, "alice", "flag").endswith(TERMINATED)
+    assert stack.status("alice") == "started"
+    assert [r.action_type for r in stack.results("alice")] == ["flag"]
 
     # The learner ends the exam: submitted, and the tool (which asked for it) receives LtiEndAssessment.
-    sign_in(browser, stack, clean)
-    browser.get(f"{stack.service.url}/lti/end_assessment/{clean.attempt_id}")
+    sandbox_button(browser, stack, "alice", "end")
     wait_for(browser, "#ended")
-    assert stack.status(clean) == "submitted"
-    assert browser.find_element("css selector", "#return").get_attribute("href") == \
-        f"{stack.mfe.url}/course/{stack.exam.course_id}/{stack.exam.content_id}"
+    assert stack.status("alice") == "submitted"
+    assert browser.find_element("css selector", "#return").get_attribute("href").startswith(
+        f"{stack.mfe.url}/course/course-v1:exams+devtool+sandbox/")
 
-    assert press(browser, stack, clean, "clean").endswith("200 {\"status\":\"terminated\"}")
-    assert stack.status(clean) == "verified"
-    review = stack.review(clean)
+    assert press(browser, stack, "alice", "clean").endswith(TERMINATED)
+    assert stack.status("alice") == "verified"
+    review = stack.review("alice")
     assert (review.action_type, review.reason_code, str(review.severity)) == ("terminate", "1", "0.10")
 
-    start_proctored_attempt(browser, stack, suspicious)
-    press(browser, stack, suspicious, "suspicious")
-    assert stack.status(suspicious) == "second_review_required"
+    take_exam(browser, stack, "bob")
+    assert press(browser, stack, "bob", "suspicious").endswith(TERMINATED)
+    assert stack.status("bob") == "second_review_required"
 
-    start_proctored_attempt(browser, stack, erring)
-    press(browser, stack, erring, "error")
-    assert stack.status(erring) == "error"
-    assert stack.review(erring).reason_text == "Navigated away from assessment"
+    take_exam(browser, stack, "carol")
+    assert press(browser, stack, "carol", "error").endswith(TERMINATED)
+    assert stack.status("carol") == "error"
+    assert stack.review("carol").reason_text == "Navigated away from assessment"
 
     # A report on a finished attempt is refused by the service, and the console says so.
-    assert " 400 " in press(browser, stack, suspicious, "clean")
-    assert stack.status(suspicious) == "second_review_required"
+    assert " 400 " in press(browser, stack, "bob", "clean")
+    assert stack.status("bob") == "second_review_required"

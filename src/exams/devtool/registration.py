@@ -14,6 +14,7 @@ from exams.container import Container, run_in_transaction
 from exams.domain.exams import Provider
 from exams.settings import Settings
 
+from .sandbox import LmsIdentity
 from .tool import DevTool, DevtoolConfig, load_or_create_key
 
 DEFAULT_URL = "http://localhost:18741"
@@ -70,7 +71,10 @@ def ensure_registered(container: Container, settings: Settings, *, base_url: str
     info = run_in_transaction(container, work)
     return DevtoolConfig(base_url=base_url, platform_issuer=info["issuer"], client_id=info["client_id"],
                          deployment_id=info["deployment_id"], auth_url=info["oidc_auth_url"],
-                         jwks_url=info["jwks_url"], token_url=info["token_url"], key=key)
+                         jwks_url=info["jwks_url"], token_url=info["token_url"], key=key,
+                         sandbox=LmsIdentity(settings["exams.jwt.secret_key"], settings["exams.jwt.issuer"],
+                                             settings["exams.jwt.audience"])
+                         if settings["exams.jwt.secret_key"] else None)
 
 
 def make_app(config: DevtoolConfig) -> DevTool:

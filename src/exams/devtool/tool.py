@@ -35,7 +35,10 @@ from typing import Any, Callable
 from jwcrypto import jwk, jws
 from jwcrypto.common import JWException
 from webob import Request, Response
-from webob.exc import HTTPBadRequest, HTTPException, HTTPMethodNotAllowed, HTTPNotFound, HTTPSeeOther
+from webob.exc import HTTPException, HTTPMethodNotAllowed, HTTPNotFound, HTTPSeeOther
+
+from .pages import ToolError, page as _page
+from .sandbox import LmsIdentity, Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,7 @@ class DevtoolConfig:
     jwks_url: str  # the platform's public keys for this registration
     token_url: str  # the platform's token endpoint for this registration
     key: jwk.JWK = field(repr=False)  # the tool's private RSA key
+    sandbox: LmsIdentity | None = None  # signs LMS-style JWTs for the sandbox pages; None: no sandbox
 
     @property
     def launch_url(self) -> str:
@@ -107,10 +111,6 @@ class ProctoredSession:
     reports: list[str] = field(default_factory=list)
 
 
-class ToolError(Exception):
-    """A refusal shown to the browser as a 400 page."""
-
-
 # -- JWT helpers ------------------------------------------------------------------------------------
 def sign(key: jwk.JWK, claims: dict[str, Any]) -> str:
     token = jws.JWS(json.dumps(claims).encode("utf-8"))
@@ -139,14 +139,18 @@ def verify(token: str, keys: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
     return header, claims
 
 
-def _http(url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None,
+def _http(url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None, method: str | None = None,
           timeout: float = 10) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=data, headers=headers or {}, method="POST" if data else "GET")
+    request = urllib.request.Request(url, data=data, headers=headers or {},
+                                     method=method or ("POST" if data else "GET"))
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (configured URLs)
             return response.status, response.read(1_000_000)
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(1_000_000)
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return 502, f"cannot reach {url}: {reason} (is the exams service running?)".encode()
 
 
 # -- the tool ---------------------------------------------------------------------------------------
@@ -170,6 +174,8 @@ class DevTool:
             "/proctor": (("GET",), self.proctor),
             "/proctor/report": (("POST",), self.report),
         }
+        if config.sandbox is not None:
+            self._routes.update(Sandbox(config.platform_issuer, config.sandbox, self._http).routes())
 
     def __call__(self, environ, start_response):
         request = Request(environ)
@@ -185,6 +191,9 @@ class DevTool:
             response = _page("Refused", f"<p class='error'>{html.escape(str(exc))}</p>", status=400)
         except HTTPException as exc:
             response = exc
+        except Exception:  # a development tool: show the failure, keep serving
+            log.exception("devtool failed on %s %s", request.method, request.path_info)
+            response = _page("Error", "<p class='error'>The tool failed; see its log.</p>", status=500)
         return response(environ, start_response)
 
     # -- pages --------------------------------------------------------------------------------
@@ -197,7 +206,9 @@ class DevTool:
         return _page("Development proctoring tool",
                      f"<p>An LTI 1.3 proctoring tool for development. Start a proctored exam in the Learning MFE "
                      f"(or open <code>/lti/start_proctoring/&lt;attempt id&gt;</code> on the exams service) to be "
-                     f"sent here.</p><table>{rows}</table><p><a href='/proctor'>Proctor console</a></p>")
+                     f"sent here.</p><table>{rows}</table><p><a href='/proctor'>Proctor console</a>"
+                     + (" &middot; <a href='/sandbox' id='sandbox'>Sandbox: take a proctored exam as a learner</a>"
+                        if self.config.sandbox else "") + "</p>")
 
     def jwks(self, request: Request) -> Response:
         return Response(json_body=self.config.public_jwks(), cache_control="max-age=60")
@@ -406,19 +417,6 @@ console</a> to report on this attempt.</p>""")
         text = body[:300].decode("utf-8", "replace")
         log.info("ACS %s for attempt %s of %s: %s %s", kind, session.attempt_number, session.sub, status, text)
         return f"{REPORTS[kind]['label']}: {status} {text}"
-
-
-_STYLE = ("body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;line-height:1.5}"
-          "code{background:#f3f3f3;padding:0 .2em}button{margin:.2em .2em .2em 0;padding:.4em .8em}"
-          "th{text-align:left;padding-right:1em}.error{color:#a00}section{border-top:1px solid #ccc;margin-top:1em}")
-
-
-def _page(title: str, body: str, status: int = 200) -> Response:
-    page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body}"
-            f"<p><small>exams development proctoring tool &middot; <a href='/'>about</a></small></p></body></html>")
-    return Response(page, status=status, content_type="text/html", charset="utf-8",
-                    headers={"Cache-Control": "no-store"})
 
 
 def load_or_create_key(path: str) -> jwk.JWK:
