@@ -131,6 +131,8 @@ attempts = Table(
     *_timestamps(),
     # One attempt per learner and exam.
     UniqueConstraint("user_id", "exam_id", name="uq_exam_attempts_user_exam"),
+    # Never reuse the id of a reset (deleted) attempt: the history and the outbox name attempts by id.
+    sqlite_autoincrement=True,
 )
 # At most one active attempt per learner, whatever the exam.
 Index("uq_exam_attempts_one_active_per_user", attempts.c.user_id, unique=True,
