@@ -95,6 +95,16 @@ def test_a_repeated_parameter_or_a_json_body_is_invalid_request(testapp, world, 
     token_refused(testapp, world, tool, tool.token_form(), 400, "invalid_request", content_type="application/json")
 
 
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded; charset=latin-1",
+                                          "application/x-www-form-urlencoded"])
+def test_a_form_that_is_not_utf_8_is_invalid_request(testapp, world, tool, content_type):
+    before = snapshot(world.engine)
+    response = testapp.post(tool.token_path, b"grant_type=client_credentials&scope=\xe9", status=400,
+                            headers={"Content-Type": content_type})
+    assert response.json["error"] == "invalid_request"
+    assert snapshot(world.engine) == before
+
+
 def test_another_assertion_type_is_invalid_request(testapp, world, tool):
     form = tool.token_form(client_assertion_type="urn:ietf:params:oauth:client-assertion-type:saml2-bearer")
     token_refused(testapp, world, tool, form, 400, "invalid_request")

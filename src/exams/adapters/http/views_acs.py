@@ -69,8 +69,9 @@ def token(request):
         raise _token_error(TokenError.INVALID_REQUEST, "Send the token request as application/x-www-form-urlencoded.")
     try:
         form = {name: request.POST.getall(name) for name in request.POST.keys()}
-    except (UnicodeDecodeError, ValueError):
-        raise _token_error(TokenError.INVALID_REQUEST, "The request body is not a valid form.") from None
+    except (UnicodeDecodeError, ValueError, DeprecationWarning):
+        # WebOb raises DeprecationWarning for a form in a charset other than UTF-8.
+        raise _token_error(TokenError.INVALID_REQUEST, "The request body is not a valid UTF-8 form.") from None
     try:
         issued = request.services.acs.grant_token(_registration_id(request), form, token_url(request))
     except ServiceTokenRefused as refused:
