@@ -12,7 +12,7 @@ from exams.services.attempts import AllowanceRequest
 from . import legacy, presenters
 from .auth import require_user
 from .errors import bad_request, forbidden, invalid_data
-from .request_data import json_body, path_int, path_text, query_content_id
+from .request_data import json_body, path_int, path_text, query_text
 from .schemas import StrictInt, allowance_item_schema
 
 
@@ -69,7 +69,8 @@ def delete_attempt(request):
 @view_config(route_name="latest_attempt", request_method="GET", renderer="json")
 def latest_attempt(request):
     user = require_user(request)
-    attempt, exam = request.services.attempts.latest(user, query_content_id(request))
+    # A percent-encoded usage key (a raw "+" in a query string is a space); control characters are a 400.
+    attempt, exam = request.services.attempts.latest(user, query_text(request, "content_id"))
     # -- legacy edx-proctoring fallback (adapters/http/legacy.py) --
     legacy_attempt = legacy.active_attempt(request, user, attempt)
     if legacy_attempt is not None:
