@@ -1,7 +1,18 @@
-"""Engines and sessions; joining the request's transaction manager (zope.sqlalchemy)."""
+"""Engines and sessions; joining the request's transaction manager (zope.sqlalchemy).
+
+PostgreSQL transactions begin lazily, at the first statement that writes or locks: reads before it
+run on their own. Under READ COMMITTED (PostgreSQL's default, which this service uses) every statement
+reads its own snapshot inside a transaction too, so the results are the same; a request that only
+reads (the learner's once-a-minute poll) saves the BEGIN and COMMIT round trips, which cost as much
+as its queries. SQLite's driver has always begun transactions this way.
+"""
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+
+from psycopg.pq import TransactionStatus
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,7 +33,43 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+    engine = create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+    event.listen(engine, "connect", _driver_autocommit)
+    event.listen(engine, "checkout", _driver_autocommit_on_checkout)
+    event.listen(engine, "before_cursor_execute", _begin_before_writes)
+    return engine
+
+
+def _driver_autocommit(dbapi_connection, _record) -> None:
+    dbapi_connection.autocommit = True
+
+
+def _driver_autocommit_on_checkout(dbapi_connection, _record, _proxy) -> None:
+    # A connection lent with an explicit isolation level comes back with the driver's autocommit off.
+    if not dbapi_connection.autocommit:
+        dbapi_connection.autocommit = True
+
+
+_LOCKING_READ = re.compile(r"\bFOR\s+(?:NO\s+KEY\s+)?(?:UPDATE|SHARE|KEY\s+SHARE)\b", re.IGNORECASE)
+
+
+@lru_cache(maxsize=2048)
+def _needs_transaction(statement: str) -> bool:
+    """Anything but a plain SELECT: writes, locking reads, savepoints, DDL."""
+    return statement.lstrip()[:6].upper() != "SELECT" or _LOCKING_READ.search(statement) is not None
+
+
+def _begin_before_writes(conn, cursor, statement, _parameters, _context, _executemany) -> None:
+    """Open the transaction before the first statement that needs one (the driver is in autocommit mode).
+
+    Left alone: a transaction already open, a connection given an isolation level of its own
+    (``execution_options(isolation_level="AUTOCOMMIT")`` for VACUUM, or a stricter level, which the
+    driver then begins itself).
+    """
+    dbapi_connection = cursor.connection
+    if (dbapi_connection.pgconn.transaction_status == TransactionStatus.IDLE and dbapi_connection.autocommit
+            and _needs_transaction(statement) and "isolation_level" not in conn.get_execution_options()):
+        cursor.execute("BEGIN")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker:
