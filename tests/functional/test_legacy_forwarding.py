@@ -156,6 +156,12 @@ def test_json_that_edx_proctoring_cannot_produce_is_answered_as_edx_exams_does(a
     assert response.json == {"data": "Invalid JSON response received from edx-proctoring"}
 
 
+def test_an_answer_without_content_is_passed_through_without_a_body(app, lms):
+    lms.stub.answer(f"proctored_exam/exam_registration/course_id/{C}", 204, raw=b"")
+    response = app.patch_json(EXAMS, [studio_item("a", "proctored")], headers=STAFF, status=204)
+    assert response.body == b""
+
+
 def test_a_configured_course_is_never_forwarded(app, lms):
     configure(app, "test_provider")
     assert app.patch_json(EXAMS, [studio_item("a", "proctored")], headers=STAFF).json == {}

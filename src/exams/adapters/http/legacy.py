@@ -51,6 +51,9 @@ def _passthrough(request, answer: LegacyResponse, *, strip: tuple[str, ...] = ()
         body = {k: v for k, v in body.items() if k not in strip}
     response = request.response
     response.status_int = answer.status
+    if answer.status in (204, 304):  # no body allowed
+        response.content_type = None
+        return response
     response.content_type = "application/json"
     response.charset = "utf-8"
     response.body = request.registry.json_dumps(body)
