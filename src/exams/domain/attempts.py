@@ -232,7 +232,8 @@ def decide_exam_access(exam: Exam, attempt: Attempt | None, now: datetime, *,
             remaining = attempt.time_remaining_seconds(now)
             if remaining <= 0:
                 return None
-            return AccessGrant(min(remaining, ACCESS_TOKEN_WINDOW))
+            # The whole window (the integer 60, as edx-exams sends it) unless less time is left.
+            return AccessGrant(remaining if remaining < ACCESS_TOKEN_WINDOW else ACCESS_TOKEN_WINDOW)
         if attempt.status in (S.SUBMITTED, S.VERIFIED) and not exam.hide_after_due:
             return AccessGrant(ACCESS_TOKEN_WINDOW)
         return None

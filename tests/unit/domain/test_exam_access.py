@@ -31,7 +31,12 @@ def test_course_staff_always_get_sixty_seconds(due_date, attempt):
 def test_a_started_attempt_with_time_left_gets_at_most_sixty_seconds(due_date):
     grant = decide_exam_access(make_exam(due_date=due_date), started(minutes=30), NOW + timedelta(minutes=1),
                                is_course_staff=False)
-    assert grant.expires_in == 60
+    assert grant.expires_in == 60 and type(grant.expires_in) is int
+
+
+def test_exactly_a_minute_left_is_the_whole_window_as_an_integer():
+    grant = decide_exam_access(make_exam(), started(minutes=30), NOW + timedelta(minutes=29), is_course_staff=False)
+    assert grant.expires_in == 60 and type(grant.expires_in) is int
 
 
 def test_a_started_attempt_with_less_than_a_minute_left_gets_what_is_left():
