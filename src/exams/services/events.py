@@ -34,6 +34,7 @@ from exams.ports.events import (
     EXAM_ATTEMPT_TOPIC,
     EXAM_ATTEMPT_VERIFIED,
     BusUnavailable,
+    EventBus,
     EventEncoder,
     EventEncodingError,
     EventUser,
@@ -171,6 +172,13 @@ class RelayTick:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
+class ReplayingBus(EventBus, Protocol):
+    """A bus that can append an event again on purpose (an operator's replay)."""
+
+    def publish(self, message: WireMessage, force: bool = False) -> str:
+        """As ``EventBus.publish``; ``force`` appends even if this event id was published before."""
+
+
 class Stop(Protocol):
     """``threading.Event``-like: set to stop a loop; ``wait`` sleeps until set or timeout."""
 
@@ -190,7 +198,7 @@ class OutboxRelay:
     """
 
     transact: Transact
-    bus: object  # EventBus
+    bus: EventBus
     clock: Clock
     owner: str
     lease_ttl: float = 30.0
@@ -314,7 +322,7 @@ class OutboxOperator:
     transact: Transact
     clock: Clock
     encoder: EventEncoder | None = None
-    bus: object | None = None  # RedisEventBus-like: publish(message, force=...)
+    bus: ReplayingBus | None = None
     source: str = DEFAULT_SOURCE
     backend: str = "none"
 

@@ -22,12 +22,14 @@ def _insert_ignoring_duplicates(session: Session, table, values: dict) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING on PostgreSQL and SQLite; True if a row was inserted.
 
     Keeps the transaction usable when the row exists (a failed plain INSERT would abort it on PostgreSQL).
+    Tells by RETURNING, not ``rowcount``, which psycopg reports as -1 when SQLAlchemy adds its own RETURNING.
     """
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return session.execute(insert(table).values(**values).on_conflict_do_nothing()).rowcount == 1
+    key = list(table.primary_key.columns)[0]
+    return session.execute(insert(table).values(**values).on_conflict_do_nothing().returning(key)).first() is not None
 
 
 def _unencoded_json(event: UnencodedEvent) -> str:
@@ -50,7 +52,7 @@ def _headers(row) -> dict[str, str]:
             "minorversion": str(row.minorversion), "sourcehost": row.sourcehost, "sourcelib": row.sourcelib}
 
 
-def _entry(row) -> OutboxEntry:
+def outbox_entry(row) -> OutboxEntry:
     message = None
     if row.payload is not None:
         message = WireMessage(topic=row.topic, key=row.partition_key.encode("utf-8"), value=bytes(row.payload),
@@ -94,7 +96,7 @@ class SqlOutbox:
         rows = self.session.execute(
             select(t.event_outbox).where(o.published_at.is_(None), o.payload.is_not(None))
             .order_by(o.seq).limit(limit))
-        return [_entry(r) for r in rows]
+        return [outbox_entry(r) for r in rows]
 
     def mark_published(self, seq: int, broker_msg_id: str, at: datetime) -> None:
         self.session.execute(update(t.event_outbox).where(o.seq == seq).values(
@@ -111,7 +113,7 @@ class SqlOutbox:
     # -- the operator ------------------------------------------------------------------------------
     def get(self, event_id: str) -> OutboxEntry | None:
         row = self.session.execute(select(t.event_outbox).where(o.event_id == event_id)).first()
-        return _entry(row) if row else None
+        return outbox_entry(row) if row else None
 
     def requeue(self, seq: int, message: WireMessage | None = None) -> None:
         values = dict(dead=False, attempts=0, next_attempt_at=None, published_at=None, broker_msg_id=None)
@@ -126,12 +128,12 @@ class SqlOutbox:
         rows = self.session.execute(
             select(t.event_outbox).where(o.published_at.is_not(None), o.created_at >= since)
             .order_by(o.seq).limit(limit))
-        return [_entry(r) for r in rows]
+        return [outbox_entry(r) for r in rows]
 
     def held(self, limit: int) -> list[OutboxEntry]:
         rows = self.session.execute(
             select(t.event_outbox).where(o.published_at.is_(None), o.dead.is_(True)).order_by(o.seq).limit(limit))
-        return [_entry(r) for r in rows]
+        return [outbox_entry(r) for r in rows]
 
     def stats(self) -> OutboxStats:
         waiting = and_(o.published_at.is_(None), o.dead.is_(False))
