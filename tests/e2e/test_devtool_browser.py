@@ -57,7 +57,22 @@ def wait_for(driver, css: str, timeout: float = 15):
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))
+    from selenium.common.exceptions import WebDriverException
+
+    # Pages change under the wait (redirects, auto-submitting forms): retry whatever the driver says meanwhile.
+    return WebDriverWait(driver, timeout, ignored_exceptions=(WebDriverException,)).until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, css)))
+
+
+def click_to_next_page(driver, element) -> None:
+    """Click, then wait until another document has loaded (the old one is marked, the new one is not)."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.execute_script("window.__leaving = true;")
+    element.click()
+    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script("return !window.__leaving && document.readyState === 'complete';"))
 
 
 def take_exam(driver, stack, username: str) -> None:
@@ -78,20 +93,12 @@ def take_exam(driver, stack, username: str) -> None:
 
 def sandbox_button(driver, stack, username: str, action: str) -> None:
     """Press a button of the sandbox page and wait until the browser has left that page."""
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
-
     driver.get(f"{stack.tool.url}/sandbox?learner={username}")
-    old_page = driver.find_element("css selector", "h1")
-    driver.find_element("css selector", f"#{action}").click()
-    WebDriverWait(driver, 15).until(ec.staleness_of(old_page))
+    click_to_next_page(driver, driver.find_element("css selector", f"#{action}"))
 
 
 def press(driver, stack, username: str, report: str) -> str:
     """Press a proctor console button for the learner's attempt; the console's new line about it."""
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
-
     sub = _sub(stack, username)
     driver.get(f"{stack.tool.url}/proctor")
     section = f"//section[.//code[text()='{sub}']]"
@@ -100,9 +107,7 @@ def press(driver, stack, username: str, report: str) -> str:
         return [li.text for li in driver.find_elements("xpath", f"{section}//ol/li") if li.text != "none yet"]
 
     before = lines()
-    old_page = driver.find_element("xpath", section)
-    driver.find_element("xpath", f"{section}//button[@value='{report}']").click()
-    WebDriverWait(driver, 15).until(ec.staleness_of(old_page))
+    click_to_next_page(driver, driver.find_element("xpath", f"{section}//button[@value='{report}']"))
     wait_for(driver, "h1")
     after = lines()
     assert after[:-1] == before
