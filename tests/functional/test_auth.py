@@ -184,16 +184,22 @@ def test_a_token_hmac_signed_with_the_lms_public_key_is_refused(rsa_app, db, lms
     assert snapshot(db) == before
 
 
-def test_a_token_signed_by_another_rsa_key_is_refused(rsa_app, db):
-    stranger = jwk.JWK.generate(kty="RSA", size=2048, kid="lms-key-1")
+@pytest.fixture(scope="module")
+def stranger_key():
+    """Somebody else's RSA key."""
+    return jwk.JWK.generate(kty="RSA", size=2048)
+
+
+def test_a_token_signed_by_another_rsa_key_is_refused(rsa_app, db, stranger_key):
+    impostor = jwk.JWK(**{**stranger_key.export(as_dict=True), "kid": "lms-key-1"})
     before = snapshot(db)
-    rsa_app.get(LATEST, headers=jwt_header(rs256(stranger, claims("mallory"))), status=401)
+    rsa_app.get(LATEST, headers=jwt_header(rs256(impostor, claims("mallory"))), status=401)
     assert snapshot(db) == before
 
 
-def test_a_token_naming_an_unknown_key_id_is_refused(rsa_app, db):
-    stranger = jwk.JWK.generate(kty="RSA", size=2048, kid="not-a-known-kid")
-    rsa_app.get(LATEST, headers=jwt_header(rs256(stranger, claims("mallory"))), status=401)
+def test_a_token_naming_an_unknown_key_id_is_refused(rsa_app, db, stranger_key):
+    unknown = jwk.JWK(**{**stranger_key.export(as_dict=True), "kid": "not-a-known-kid"})
+    rsa_app.get(LATEST, headers=jwt_header(rs256(unknown, claims("mallory"))), status=401)
     assert snapshot(db)["users"] == []
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 
 import plaster
 import pytest
@@ -44,10 +46,25 @@ def ini(tmp_path, db_path):
     return write_ini(tmp_path / "test.ini", db_path)
 
 
+@pytest.fixture(scope="module")
+def migrated_template(tmp_path_factory):
+    """One database migrated by the command; each test gets a copy (migrating is the slow part)."""
+    folder = tmp_path_factory.mktemp("template")
+    ini = write_ini(folder / "template.ini", folder / "exams.db")
+    with pytest.MonkeyPatch.context() as mp:
+        for setting in SETTINGS.values():
+            mp.delenv(setting.env, raising=False)
+        assert main(["-c", ini, "migrate"]) == 0
+    return folder / "exams.db"
+
+
 @pytest.fixture
-def migrated(ini, capsys):
-    assert main(["-c", ini, "migrate"]) == 0
+def migrated(ini, db_path, migrated_template, capsys):
     capsys.readouterr()
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    # The backup API reads through the write-ahead log, which a plain file copy could miss.
+    with closing(sqlite3.connect(migrated_template)) as source, closing(sqlite3.connect(db_path)) as target:
+        source.backup(target)
     return ini
 
 
