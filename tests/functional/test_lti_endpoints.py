@@ -19,7 +19,7 @@ from exams.domain.exams import ExamType
 from tests.conftest import auth, make_token
 from tests.functional.test_lti_support import (  # noqa: F401 (fixtures)
     AUTH_PATH, CONTENT, COURSE, LEARNER, LTI, LTI_AP, OTHER_LEARNER, ROOT, STAFF, TOOL_LAUNCH, TOOL_LOGIN, add_exam,
-    attempt_status, auth_params, create_attempt, exam_url, launch, other_tool_key, parse_form,
+    attempt_status, auth_params, create_attempt, exam_url, launch, other_tool_key, platform_keys, parse_form,
     post_start_assessment, query, start, start_assessment_claims, tool_key, verified_claims, world)
 
 CSTAFF = auth("cstaff", user_id=2)

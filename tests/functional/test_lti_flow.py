@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from tests.functional.test_lti_support import (  # noqa: F401 (fixtures)
-    LEARNER, attempt_status, exam_url, launch, other_tool_key, post_start_assessment, start_assessment_claims,
-    tool_key, world)
+    LEARNER, attempt_status, exam_url, launch, other_tool_key, platform_keys, post_start_assessment,
+    start_assessment_claims, tool_key, world)
 
 
 def test_the_learner_goes_from_start_to_submitted_through_the_tool(testapp, wsgi, world):

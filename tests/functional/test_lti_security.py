@@ -19,8 +19,8 @@ from webtest import TestApp
 
 from tests.functional.test_lti_support import (  # noqa: F401 (fixtures)
     AUTH_PATH, LTI, LTI_AP, OTHER_LEARNER, ROOT, TOOL_LAUNCH, add_exam, attempt_status, auth_params,
-    create_attempt, launch, other_tool_key, parse_form, post_start_assessment, start, start_assessment_claims,
-    tool_key, unverified, verified_claims, world)
+    create_attempt, launch, other_tool_key, platform_keys, parse_form, post_start_assessment, start,
+    start_assessment_claims, tool_key, unverified, verified_claims, world)
 
 DSC = "download_software_clicked"
 
@@ -218,8 +218,8 @@ def test_p6_an_unregistered_algorithm_is_refused(testapp, wsgi, world, launched)
 
 
 def test_p7_a_jwe_is_refused(testapp, wsgi, world, launched):
-    platform_keys = testapp.get(f"/lti/lti_consumer/v1/public_keysets/{world.registration_id}").json["keys"]
-    public = JWK(**{k: v for k, v in platform_keys[0].items() if k in ("kty", "n", "e", "kid")})
+    published = testapp.get(f"/lti/lti_consumer/v1/public_keysets/{world.registration_id}").json["keys"]
+    public = JWK(**{k: v for k, v in published[0].items() if k in ("kty", "n", "e", "kid")})
     jwe = JWE(json.dumps(start_assessment_claims(launched)).encode(),
               protected=json.dumps({"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": public.kid}))
     jwe.add_recipient(public)
@@ -373,3 +373,16 @@ def test_the_id_token_is_signed_with_the_registrations_own_key(testapp, wsgi, wo
     assert header["kid"] == run_registration(wsgi, world.registration_id).platform_kid
     other_kid = run_registration(wsgi, world.other_registration_id).platform_kid
     assert header["kid"] != other_kid
+
+
+@pytest.mark.parametrize("override", [{"client_id": "tool-1\x00"}, {"lti_message_hint": "a\x00b"},
+                                      {"state": "s\x00"}, {"login_hint": "\x00"}])
+def test_nul_characters_in_the_authentication_request_are_refused_without_a_500(testapp, wsgi, world, override):
+    login = start(testapp, world)
+    response = testapp.get(AUTH_PATH, params=auth_params(login, **override), expect_errors=True)
+    assert response.status_int in (400, 403)
+    genuine_learner_can_still_finish(testapp, world, login)
+
+
+def test_a_start_assessment_naming_an_issuer_with_a_nul_is_refused(testapp, wsgi, world, launched):
+    refused_start(testapp, wsgi, world, world.tool_key.sign(start_assessment_claims(launched, iss="tool-1\x00")))

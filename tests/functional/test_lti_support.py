@@ -18,9 +18,11 @@ from jwcrypto.jws import JWS
 from jwcrypto.jwt import JWT
 from sqlalchemy import select
 
+from exams.adapters.lti import JwcryptoLtiPlatform
 from exams.adapters.sql import tables
 from exams.container import run_in_transaction
 from exams.domain.exams import Exam, ExamType, Provider
+from exams.ports.lti import PlatformKey, ToolRegistration
 from tests.conftest import LEARNING_MFE, auth
 
 ROOT = "http://localhost"  # exams.root_url of the functional app: the LTI issuer
@@ -74,11 +76,21 @@ class LtiWorld:
     other_tool_key: ToolKey
 
 
-def register(wsgi, client_id: str, key: ToolKey, provider_name: str, **kw):
+@pytest.fixture(scope="session")
+def platform_keys() -> list[PlatformKey]:
+    """Two platform keys made once: generating RSA keys for every test would dominate the suite's time."""
+    platform = JwcryptoLtiPlatform(ROOT)
+    return [platform.generate_platform_key() for _ in range(2)]
+
+
+def register(wsgi, client_id: str, key: ToolKey, provider_name: str, platform_key: PlatformKey, **kw):
+    """Store the tool's registration (with a ready platform key) and a provider using it."""
     def work(services):
-        registration = services.lti.register_tool(
-            client_id=client_id, oidc_login_url=kw.get("login", TOOL_LOGIN), launch_url=kw.get("launch", TOOL_LAUNCH),
-            redirect_uris=kw.get("redirect_uris", (TOOL_LAUNCH,)), tool_public_key=key.pem())
+        registration = services.lti.store.registrations.add(ToolRegistration(
+            registration_id="", client_id=client_id, oidc_login_url=kw.get("login", TOOL_LOGIN),
+            launch_url=kw.get("launch", TOOL_LAUNCH), platform_private_key=platform_key.private_jwk_json,
+            platform_kid=platform_key.kid, redirect_uris=kw.get("redirect_uris", (TOOL_LAUNCH,)),
+            tool_public_key=key.pem()))
         services.exams.add_provider(Provider(id=None, name=provider_name, verbose_name=provider_name.title(),
                                              lti_configuration_id=registration.registration_id))
         return registration
@@ -99,9 +111,9 @@ def create_attempt(testapp, exam_id: int, headers=LEARNER) -> int:
 
 
 @pytest.fixture
-def world(wsgi, testapp, tool_key, other_tool_key) -> LtiWorld:
-    registration = register(wsgi, "tool-1", tool_key, "proctorio")
-    other = register(wsgi, "tool-2", other_tool_key, "other_vendor",
+def world(wsgi, testapp, tool_key, other_tool_key, platform_keys) -> LtiWorld:
+    registration = register(wsgi, "tool-1", tool_key, "proctorio", platform_keys[0])
+    other = register(wsgi, "tool-2", other_tool_key, "other_vendor", platform_keys[1],
                      login="https://other.test/login", launch="https://other.test/launch",
                      redirect_uris=("https://other.test/launch",))
     exam = add_exam(wsgi, "proctorio")

@@ -238,3 +238,11 @@ def test_purging_deletes_expired_uncompleted_launches_only(session):
     assert repos.launches.get_by_hint("live") is not None
     assert repos.launches.purge_expired(NOW + timedelta(days=1)) == 1
     assert repos.launches.last_completed_start(attempt_id).message_hint == "done"
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "\ud800", 7, None])
+def test_lookups_with_values_no_database_can_hold_find_nothing(session, value):
+    repos = LtiRepositories(session)
+    repos.registrations.add(registration())
+    assert repos.registrations.get_by_client_id(value) is None
+    assert repos.launches.get_by_hint(value) is None

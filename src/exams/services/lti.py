@@ -186,6 +186,8 @@ class LtiService:
         return FormPost(request.redirect_uri, {"id_token": id_token, "state": request.state})
 
     def _check_oidc_parameters(self, request: AuthenticationRequest) -> None:
+        if any("\x00" in value for value in vars(request).values() if value):
+            raise _refuse("The request contains a NUL character.", "invalid_request")
         if request.scope != "openid":
             raise _refuse("scope must be openid.", "invalid_scope")
         if request.response_type != "id_token":

@@ -112,8 +112,9 @@ def _method_not_allowed(methods: tuple[str, ...]):
 
 
 def _page(status: int, title: str, body_html: str, headers: dict | None = None) -> Response:
-    page = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<meta name="robots" '
-            f'content="noindex">\n<title>{html.escape(title)}</title>\n</head>\n<body>\n{body_html}\n</body>\n</html>\n')
+    page = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta name="robots" content="noindex">\n<title>{html.escape(title)}</title>\n</head>\n'
+            f'<body>\n{body_html}\n</body>\n</html>\n')
     response = Response(page, status=status, content_type="text/html", charset="utf-8")
     response.headers.update({**NO_STORE, "Content-Security-Policy": "default-src 'none'; base-uri 'none'",
                              "X-Content-Type-Options": "nosniff", **(headers or {})})

@@ -40,6 +40,17 @@ def _registration(row) -> ToolRegistration:
         tool_jwks_url=row.tool_jwks_url or None, tool_public_key=row.tool_public_key or None)
 
 
+def _storable(value: object) -> bool:
+    """A string the database can compare: PostgreSQL text holds no NUL, and no lone surrogate encodes."""
+    if not isinstance(value, str) or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _numeric_id(registration_id: object) -> int | None:
     text = str(registration_id)
     if not text.isdigit() or len(text) > 9:
@@ -60,7 +71,7 @@ class SqlRegistrationRepository:
         return _registration(row) if row else None
 
     def get_by_client_id(self, client_id):
-        if not isinstance(client_id, str):
+        if not _storable(client_id):
             return None
         row = self.session.execute(
             select(t.lti_registrations).where(t.lti_registrations.c.client_id == client_id)).first()
@@ -118,7 +129,7 @@ class SqlLaunchStateRepository:
         return _launch(row) if row else None
 
     def get_by_hint(self, message_hint):
-        if not isinstance(message_hint, str) or not message_hint or len(message_hint) > 64:
+        if not _storable(message_hint) or not message_hint or len(message_hint) > 64:
             return None
         row = self.session.execute(
             select(t.lti_launches).where(t.lti_launches.c.message_hint == message_hint)).first()
