@@ -42,7 +42,7 @@ class Served:
 
     def close(self) -> None:
         self.server.close()
-        self.thread.join(timeout=5)
+        self.thread.join(timeout=1)  # kept-alive connections may hold the loop; the thread is a daemon
 
 
 def learning_mfe(environ, start_response):

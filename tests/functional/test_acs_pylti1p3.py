@@ -27,7 +27,7 @@ def served(wsgi):
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"
     server.close()
-    thread.join(timeout=5)
+    thread.join(timeout=1)  # kept-alive client connections may hold the loop; the thread is a daemon
 
 
 @pytest.fixture
