@@ -127,6 +127,23 @@ def test_a_create_body_that_is_not_an_object_is_a_400(world: World, body, conten
     assert world.attempts_of("learner") == []
 
 
+@pytest.mark.parametrize("body, content_type", [
+    (b"--x\r\nbroken", "multipart/form-data"), (b"\xff\xfe=\xff", "application/x-www-form-urlencoded"),
+    (b"exam_id=%ff&start_clock=%ff", "application/x-www-form-urlencoded")])
+def test_a_form_body_that_cannot_be_read_is_a_400(world: World, body, content_type):
+    for method, path in (("POST", "/api/v1/exams/attempt"), ("PUT", "/api/v1/exams/attempt/1")):
+        response = world.app.request(path, method=method, body=body,
+                                     headers={**LEARNER, "Content-Type": content_type}, expect_errors=True)
+        assert response.status_int == 400 and response.json["detail"]
+    assert world.attempts_of("learner") == []
+
+
+def test_a_form_put_moves_the_attempt(world: World):
+    attempt_id = world.create(world.exams["timed"])["exam_attempt_id"]
+    world.app.put(f"/api/v1/exams/attempt/{attempt_id}", {"action": "start"}, headers=LEARNER)
+    assert world.attempt(attempt_id).status.value == "started"
+
+
 def test_creating_needs_credentials(world: World):
     response = world.app.post_json("/api/v1/exams/attempt", {"exam_id": world.exams["timed"]}, status=401)
     assert response.json == {"detail": "Authentication credentials were not provided."}

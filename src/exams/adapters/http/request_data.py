@@ -15,7 +15,10 @@ def json_body(request, *, allow_form: bool = False):
     """The parsed JSON body; form bodies too where edx-exams accepted them."""
     content_type = request.content_type or ""
     if allow_form and content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        return {k: v for k, v in request.POST.items()}
+        try:
+            return {k: v for k, v in request.POST.items()}
+        except ValueError as exc:  # e.g. a multipart body without a boundary
+            raise bad_request(f"Form parse error - {exc}") from None
     raw = request.body
     if not raw:
         return None
