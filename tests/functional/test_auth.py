@@ -427,3 +427,19 @@ def test_a_foreign_cookie_that_is_not_utf8_does_not_break_cookie_authentication(
     csrf = testapp.get("/csrf/api/v1/token").json["csrfToken"]
     testapp.patch_json(CONFIG, {"provider": None, "escalation_email": None}, headers={"X-CSRFToken": csrf},
                        status=204)
+
+
+@pytest.fixture(scope="module")
+def studio_wsgi(database_url):
+    """An app that trusts one more origin for cookie-authenticated writes (exams.csrf.trusted_origins)."""
+    return main({}, **app_settings(database_url, **{"exams.csrf.trusted_origins": "http://studio.test"}))
+
+
+def test_a_trusted_csrf_origin_replaces_the_cors_origins_for_writes(studio_wsgi, db):
+    app = TestApp(studio_wsgi)
+    set_jwt_cookies(app, make_token("cookie-admin", user_id=2, staff=True))
+    csrf = app.get("/csrf/api/v1/token").json["csrfToken"]
+    body = {"provider": None, "escalation_email": None}
+    app.patch_json(CONFIG, body, headers={"X-CSRFToken": csrf, "Origin": "http://studio.test"}, status=204)
+    app.patch_json(CONFIG, body, headers={"X-CSRFToken": csrf, "Origin": "http://learning.test"}, status=401)
+    app.patch_json(CONFIG, body, headers={"X-CSRFToken": csrf, "Origin": "http://localhost:80"}, status=204)
