@@ -10,8 +10,10 @@ ensure_venv() {
     echo "== creating virtualenv $VENV" >&2
     "$PY" -m venv "$VENV"
   fi
-  # Reinstall only when setup.py changed since the last install.
-  if [ ! -f "$stamp" ] || [ "$ROOT/setup.py" -nt "$stamp" ]; then
+  # Reinstall when setup.py changed since the last install, or when the venv serves another checkout.
+  local serves
+  serves="$("$VENV/bin/python" -c 'import exams, os; print(os.path.dirname(os.path.dirname(os.path.dirname(exams.__file__))))' 2>/dev/null || true)"
+  if [ ! -f "$stamp" ] || [ "$ROOT/setup.py" -nt "$stamp" ] || [ "$serves" != "$ROOT" ]; then
     echo "== installing exams and its dependencies" >&2
     "$VENV/bin/python" -m pip install -q --upgrade pip >&2
     "$VENV/bin/python" -m pip install -q -e "$ROOT[testing]" >&2
