@@ -20,6 +20,7 @@ from exams.adapters.lti import JwcryptoLtiPlatform, UrllibKeysetFetcher, render_
 from exams.adapters.lti.vendor import LtiProctoringVendor
 from exams.adapters.sql.lti_repositories import LtiRepositories
 from exams.adapters.lms.connection import redis_client as make_redis_client
+from exams.adapters.lms.connection import stream_status
 from exams.adapters.lms.redis_bus import RedisEventBus, RedisRoleEventReader
 from exams.adapters.lms.wire import LmsEventEncoder
 from exams.adapters.sql.outbox import SqlEventInbox, SqlOutbox
@@ -28,6 +29,7 @@ from exams.adapters.sql.session import database_reachable, make_engine, make_ses
 from exams.adapters.system import SystemClock
 from exams.adapters.tokens.access_tokens import JwcryptoAccessTokenSigner, load_or_create_key
 from exams.adapters.tokens.lms_jwt import JwcryptoJwtVerifier
+from exams.ports.events import EXAM_ATTEMPT_TOPIC
 from exams.ports.outcomes import CompositeOutcomeSink
 from exams.services.acs import AcsService
 from exams.services.attempts import AttemptService
@@ -332,9 +334,12 @@ def build_role_consumer(container: Container, block_ms: int = 5000) -> RoleConsu
 
 def build_outbox_operator(container: Container) -> OutboxOperator:
     settings = container.settings()
+    bus = container.event_bus()
     return OutboxOperator(transact=event_transact(container), clock=container.clock(),
-                          encoder=container.event_encoder(), bus=container.event_bus(),
-                          source=settings["exams.event_bus.source"], backend=settings["exams.event_bus.backend"])
+                          encoder=container.event_encoder(), bus=bus,
+                          source=settings["exams.event_bus.source"], backend=settings["exams.event_bus.backend"],
+                          stream_status=(lambda: stream_status(container.redis_client(),
+                                                               bus.stream_for(EXAM_ATTEMPT_TOPIC))) if bus else None)
 
 
 def database_is_up(container: Container) -> bool:

@@ -152,7 +152,7 @@ def rebuild(facts: UnencodedEvent, repos: Repositories, encoder: EventEncoder, *
 # -- relay ---------------------------------------------------------------------------------------------------------
 def backoff_seconds(attempts: int, *, base: float, cap: float, jitter: float) -> float:
     """Exponential backoff with jitter: ``min(cap, base * 2**(attempts-1))`` scaled by 0.5..1.5 (``jitter`` 0..1)."""
-    return min(cap, base * (2 ** max(attempts - 1, 0))) * (0.5 + jitter)
+    return min(cap, base * (2 ** min(max(attempts - 1, 0), 32))) * (0.5 + jitter)
 
 
 @dataclass
@@ -167,9 +167,6 @@ class RelayTick:
     purged: int = 0
     bus_unavailable: bool = False
     more: bool = False  # a full batch: more may be waiting
-
-    def as_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
 class ReplayingBus(EventBus, Protocol):
@@ -325,6 +322,7 @@ class OutboxOperator:
     bus: ReplayingBus | None = None
     source: str = DEFAULT_SOURCE
     backend: str = "none"
+    stream_status: Callable[[], dict] | None = None  # the bus's view: stream length, the LMS group's lag
 
     def status(self, limit: int = 50) -> dict:
         def work(u: EventUnit) -> dict:
@@ -345,7 +343,10 @@ class OutboxOperator:
                 "held": [_entry_json(e) for e in u.outbox.held(limit)],
                 "role_events_dead": u.inbox.dead_count(),
             }
-        return self.transact(work)
+        status = self.transact(work)
+        if self.stream_status is not None:
+            status["stream"] = self.stream_status()
+        return status
 
     def replay(self, event_id: str | None = None, since: datetime | None = None, force: bool = False,
                limit: int = 10_000) -> dict:

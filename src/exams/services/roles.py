@@ -26,7 +26,7 @@ def apply_role_event(unit: EventUnit, event: CourseAccessRoleEvent, message_id: 
         return "duplicate"
     users = UserService(unit.repos)
     username = event.user.username
-    if event.role not in COURSE_STAFF_ROLES:
+    if event.role not in COURSE_STAFF_ROLES or not username or not event.course_key:
         outcome = "ignored"
     elif event.added:
         outcome = "added" if users.add_course_role(username, event.course_key, event.role,

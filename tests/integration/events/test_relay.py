@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from exams.adapters.lms.redis_bus import RedisEventBus
 from exams.adapters.lms.wire import LmsEventEncoder, decode_exam_attempt_entry
 from exams.adapters.sql import tables
-from exams.adapters.sql.outbox import outbox_entry
+from exams.adapters.sql.outbox import SqlOutbox, outbox_entry
 from exams.container import build_outbox_operator, build_relay, event_transact
 from exams.ports.events import EXAM_ATTEMPT_RESET, EXAM_ATTEMPT_SUBMITTED, BusUnavailable, EventUser
 from exams.services.events import RELAY_LEASE, OperatorError, OutboxRelay
@@ -86,7 +86,8 @@ def test_each_outcome_is_published_once_in_the_lms_stream_format(shared_bus_app,
     for n, outcome in enumerate(["submitted", "verified", "rejected", "error", "reset"]):
         expected += reach(app, outcome, exam_id, learner(n))
 
-    result = relay_for(app).tick()
+    relay = relay_for(app)
+    result = relay.tick()
 
     assert result.leader and result.published == len(expected) == 8
     entries = redis_client.xrange(EXAM_STREAM, "-", "+")
@@ -98,14 +99,16 @@ def test_each_outcome_is_published_once_in_the_lms_stream_format(shared_bus_app,
     for row, (_, event) in zip(published, stream(redis_client)):
         assert row.message.value == LmsEventEncoder().encode(event).value  # the bytes we stored are on the wire
         assert event.course_key == course_key("A") and event.time.utcoffset() == timedelta(0)
-    assert relay_for(app).tick().published == 0  # nothing twice
+    again = relay.tick()
+    assert again.leader and again.published == 0  # nothing twice
     assert redis_client.xlen(EXAM_STREAM) == 8
 
 
 def test_the_lms_consumer_group_reads_and_acknowledges_what_the_relay_published(shared_bus_app, redis_client):
     app = shared_bus_app
     reach(app, "submitted", register(app, course_key("A")), learner(1))
-    relay_for(app).tick()
+    relay = relay_for(app)
+    relay.tick()
     redis_client.xgroup_create(EXAM_STREAM, "lms", id="0")
 
     [[_, [(entry_id, fields)]]] = redis_client.xreadgroup("lms", "c1", {EXAM_STREAM: ">"}, count=1)
@@ -116,6 +119,11 @@ def test_the_lms_consumer_group_reads_and_acknowledges_what_the_relay_published(
     assert event.student == EventUser(101, True, "learner1", "learner1@example.com")
     assert event.requesting_user == event.student
     assert redis_client.xpending(EXAM_STREAM, "lms")["pending"] == 0
+    reach(app, "submitted", register(app, course_key("B")), learner(2))
+    relay.tick()
+    stream_status = build_outbox_operator(app.app.container).status()["stream"]
+    assert stream_status == {"name": EXAM_STREAM, "length": 2, "groups": [
+        {"name": "lms", "consumers": 1, "pending": 0, "last_delivered_id": entry_id.decode(), "lag": 1}]}
 
 
 def test_a_relay_dying_mid_batch_loses_nothing_and_duplicates_nothing(shared_bus_app, engine, redis_client, clock):
@@ -163,6 +171,7 @@ def test_a_broker_outage_delays_events_and_every_one_arrives_once_in_order_per_c
     assert len(waiting) == 5 and any(r.attempts > 0 and "Unavailable" in r.last_error for r in waiting)
     status = build_outbox_operator(app.app.container).status()
     assert status["unpublished"] == 5 and status["oldest_unpublished_age_seconds"] >= 60
+    assert "ConnectionError" in status["stream"]["error"]  # the operator sees the broker is away
 
     broker.start()
     drain(relay, clock)
@@ -332,3 +341,29 @@ def test_the_lease_row_is_taken_by_compare_and_set(shared_bus_app, engine, clock
     assert transact(lambda u: u.outbox.acquire_lease(RELAY_LEASE, "a", now + timedelta(seconds=29), 30))
     assert transact(lambda u: u.outbox.acquire_lease(RELAY_LEASE, "b", now + timedelta(seconds=60), 30))
     assert transact(lambda u: u.outbox.lease(RELAY_LEASE)).owner == "b"
+
+
+def test_the_relay_in_the_web_process_publishes_after_the_commit(database_url, clock, redis_server, redis_client,
+                                                                 db, engine):
+    from webtest import TestApp
+
+    from tests.integration.events.conftest import build_app
+
+    clock.reset()
+    wsgi = build_app(database_url, clock, redis_server, **{"exams.event_bus.relay_in_process": "true",
+                                                           "exams.event_bus.relay_interval": "0.05"})
+    [thread] = [t for t in threading.enumerate() if t.name == "exams-event-relay" and not t.stop.is_set()]
+    try:
+        app = TestApp(wsgi)
+        reach(app, "submitted", register(app, course_key("A")), learner(1))
+        deadline = time.monotonic() + 10
+        while redis_client.xlen(EXAM_STREAM) < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        thread.stop.set()
+        thread.join(10)
+
+    assert [str(e.event_id) for _, e in stream(redis_client)] == [r.event_id for r in rows(engine)]
+    assert not thread.is_alive()
+    with Session(engine) as session:
+        assert SqlOutbox(session).lease(RELAY_LEASE).owner is None  # handed back on the way out
