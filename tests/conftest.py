@@ -30,8 +30,31 @@ ACCESS_KEY = generate_private_jwk()
 BACKENDS = ["sqlite", "postgresql"]
 
 
+def worker_suffix() -> str:
+    """"" in a plain run; "_gw0", "_gw1", ... under pytest-xdist (one database per worker)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return f"_{worker}" if worker else ""
+
+
+_worker_urls: dict[str, str] = {}
+
+
 def postgres_url() -> str | None:
-    return os.environ.get("EXAMS_TEST_POSTGRES_URL")
+    """The test PostgreSQL database of this process (created per xdist worker on first use)."""
+    base = os.environ.get("EXAMS_TEST_POSTGRES_URL")
+    if base is None or not worker_suffix():
+        return base
+    if base not in _worker_urls:
+        from sqlalchemy.engine import make_url
+
+        name = make_url(base).database + worker_suffix()
+        admin = make_engine(base).execution_options(isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
+                conn.exec_driver_sql(f"CREATE DATABASE {name}")
+        admin.dispose()
+        _worker_urls[base] = make_url(base).set(database=name).render_as_string(hide_password=False)
+    return _worker_urls[base]
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

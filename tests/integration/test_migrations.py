@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from exams.adapters.sql import tables
 from exams.adapters.sql.migrate import check, downgrade, upgrade
 from exams.adapters.sql.session import make_engine
-from tests.conftest import BACKENDS, postgres_url
+from tests.conftest import BACKENDS, postgres_url, worker_suffix
 
 
 @pytest.fixture(params=BACKENDS)
@@ -25,7 +25,7 @@ def empty_database(request, tmp_path):
         if os.environ.get("EXAMS_TEST_REQUIRE_POSTGRES"):
             pytest.fail("EXAMS_TEST_POSTGRES_URL is not set")
         pytest.skip("PostgreSQL not available (run scripts/test, which starts one)")
-    name = "exams_migrations_test"
+    name = "exams_migrations_test" + worker_suffix()
     admin = make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
