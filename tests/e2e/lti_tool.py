@@ -11,7 +11,6 @@ Also served here: a stand-in Learning MFE (``/mfe/...``), where the platform sen
 from __future__ import annotations
 
 import html
-import json
 import threading
 import time
 import uuid
@@ -288,7 +287,3 @@ def _autosubmit(action: str, fields: dict[str, str], title: str) -> Response:
             f'action="{html.escape(action, quote=True)}">{inputs}</form>'
             '<script>document.getElementById("next").submit();</script>')
     return Response(page, content_type="text/html")
-
-
-def as_json(value) -> str:
-    return json.dumps(value, sort_keys=True)
