@@ -288,3 +288,12 @@ def test_health_is_503_when_the_database_is_down():
     failed = down.get("/api/v1/providers", expect_errors=True)
     assert failed.status_int >= 500
     assert failed.json["detail"]
+
+
+def test_a_form_body_in_another_charset_is_refused_without_a_500(testapp):
+    from tests.conftest import auth
+
+    response = testapp.post("/api/v1/exams/attempt", b"exam_id=1&start_clock=false",
+                            headers={**auth("latin"), "Content-Type": "application/x-www-form-urlencoded; charset=latin-1"},
+                            status=400)
+    assert "UTF-8" in response.json["detail"]

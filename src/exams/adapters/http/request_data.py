@@ -15,6 +15,10 @@ def json_body(request, *, allow_form: bool = False):
     """The parsed JSON body; form bodies too where edx-exams accepted them."""
     content_type = request.content_type or ""
     if allow_form and content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        charset = (request.charset or "utf-8").lower()
+        if charset not in ("utf-8", "utf8", "us-ascii", "ascii"):
+            # WebOb would transcode (and warn); forms from browsers and the MFE are UTF-8.
+            raise bad_request(f"Form bodies must be UTF-8, not {charset}.")
         try:
             return {k: v for k, v in request.POST.items()}
         except ValueError as exc:  # e.g. a multipart body without a boundary
