@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 import pytest
@@ -13,12 +14,14 @@ from sqlalchemy.orm import Session
 from exams.adapters.lms.wire import decode_message
 from exams.adapters.sql import tables
 from exams.adapters.sql.outbox import SqlOutbox
-from exams.container import build_outbox_operator, run_in_transaction
-from exams.domain.attempts import AttemptStatus
+from exams.container import build_outbox_operator
 from exams.ports.events import (EXAM_ATTEMPT_ERRORED, EXAM_ATTEMPT_REJECTED, EXAM_ATTEMPT_RESET,
                                 EXAM_ATTEMPT_SUBMITTED, EXAM_ATTEMPT_VERIFIED, EXAM_ATTEMPT_TOPIC, EventUser)
 from exams.services.events import OperatorError
 from tests.conftest import app_settings, auth
+from tests.fakes import FakeProctoringVendor
+from tests.functional.acs_world import COURSE as ACS_COURSE
+from tests.functional.acs_world import World
 from tests.functional.dbstate import snapshot
 
 COURSE = "course-v1:edX+DemoX+Demo_Course"
@@ -154,18 +157,43 @@ def test_a_learner_resetting_their_own_attempt_is_the_requesting_user(app, engin
 
 def test_moves_edx_exams_does_not_announce_enqueue_nothing(app, engine):
     attempt_id = started_attempt(app)
+
     act(app, attempt_id, "stop")
     act(app, attempt_id, "start")
-    assert events(engine) == []
 
-    def second_review(services):
-        attempt = services.repos.attempts.get(attempt_id, for_update=True)
-        services.attempts.move(attempt, AttemptStatus.SUBMITTED, actor=None)
-        services.attempts.move(attempt, AttemptStatus.SECOND_REVIEW_REQUIRED, actor=None)
+    assert outbox(engine) == []
 
-    run_in_transaction(app.app.container, second_review)
 
-    assert [e.event_type for e in events(engine)] == [EXAM_ATTEMPT_SUBMITTED]
+@pytest.fixture
+def vendor(events_wsgi):
+    fake = FakeProctoringVendor()
+    events_wsgi.container.proctoring_vendor.override(providers.Object(fake))
+    yield fake
+    events_wsgi.container.proctoring_vendor.reset_override()
+
+
+@pytest.mark.parametrize("reason_code, severity, event_type", [
+    ("1", "1.0", None),  # second_review_required: nothing, as edx-exams
+    ("1", "0.1", EXAM_ATTEMPT_VERIFIED),
+    ("0", "1.0", EXAM_ATTEMPT_ERRORED),
+])
+def test_a_vendor_review_through_the_acs_enqueues_what_edx_exams_sends(app, engine, vendor, reason_code, severity,
+                                                                      event_type):
+    world = World(engine)
+    tool = world.add_tool("proctorio")
+    learner = world.add_learner(tool)
+
+    app.post(tool.acs_path, json.dumps(learner.message(reason_code=reason_code, incident_severity=severity)),
+             headers={"Content-Type": "application/json", "Authorization": f"Bearer {tool.fake_token()}"})
+
+    if event_type is None:
+        assert world.status(learner) == "second_review_required"
+        assert outbox(engine) == []
+        return
+    [event] = events(engine)
+    assert event.event_type == event_type and event.requesting_user is None
+    assert event.student == EventUser(learner.user.lms_user_id, True, "alice", "alice@example.com")
+    assert (event.course_key, event.usage_key, event.exam_type) == (ACS_COURSE, learner.exam.content_id, "proctored")
 
 
 def test_submitting_twice_enqueues_one_event(app, engine):
