@@ -43,12 +43,12 @@ def _token(settings: Settings, username: str, user_id: int, now: int) -> str:
     return sign_hs256(claims, settings["exams.jwt.secret_key"])
 
 
-def _seed(services) -> dict[str, int]:
+def _seed(services, provider: str = PROVIDER) -> dict[str, int]:
     """Provider, course configuration, exams, users and role; the learner's demo attempts cleared."""
-    if services.repos.providers.get_by_name(PROVIDER) is None:
-        services.exams.add_provider(Provider(None, PROVIDER, "Demo proctoring", tech_support_email="help@example.com",
+    if services.repos.providers.get_by_name(provider) is None:
+        services.exams.add_provider(Provider(None, provider, "Demo proctoring", tech_support_email="help@example.com",
                                              tech_support_url="https://example.com/help"))
-    services.exams.configure(COURSE, PROVIDER, "exams-demo@example.com")
+    services.exams.configure(COURSE, provider, "exams-demo@example.com")
     services.exams.register(COURSE, [
         ExamSpec(content_id=usage_key(block), exam_name=name, exam_type=exam_type, time_limit_mins=minutes,
                  due_date=None, hide_after_due=False, is_active=True) for block, name, exam_type, minutes in EXAMS])
@@ -74,7 +74,15 @@ def seed(container: Container, settings: Settings, config_path: str) -> str:
     if not settings["exams.jwt.secret_key"]:
         raise SettingsError("no exams.jwt.secret_key (EXAMS_JWT_SECRET_KEY) is configured: cannot sign the demo "
                             "tokens")
-    exam_ids = run_in_transaction(container, _seed)
+    provider = PROVIDER
+    if settings["exams.lti.allow_http_tool_urls"]:
+        # Where the development proctoring tool can run (development.ini), the demo course uses it, so that
+        # the proctored exam can be launched end to end on this machine.
+        from exams.devtool.registration import PROVIDER_NAME, ensure_registered
+
+        ensure_registered(container, settings)
+        provider = PROVIDER_NAME
+    exam_ids = run_in_transaction(container, lambda services: _seed(services, provider))
     now = int(time.time())
     root = settings["exams.root_url"]
     timed = exam_ids["timed"]
@@ -88,13 +96,16 @@ def seed(container: Container, settings: Settings, config_path: str) -> str:
     create_body = json.dumps({"exam_id": timed, "start_clock": "true"})
     config = shlex.quote(config_path)
     lines = [
-        f"# Demo course {COURSE}, configured with the provider {PROVIDER}:",
+        f"# Demo course {COURSE}, configured with the provider {provider}:",
         *(f"#   {block:<9} exam_id={exam_ids[block]:<4} {name} ({minutes} min)  {usage_key(block)}"
           for block, name, _, minutes in EXAMS),
         f"# Learner {LEARNER[0]} (LMS user id {LEARNER[1]}); course staff {STAFF[0]} (LMS user id {STAFF[1]}).",
         f"# The tokens below are valid for {TOKEN_TTL // 3600} hours; new ones with",
         f"#   exams -c {config} token --username {LEARNER[0]} --user-id {LEARNER[1]}",
         "# Running the demo again clears the learner's demo attempts.",
+        *([f"# The proctored exam launches the development proctoring tool: start it with",
+           f"#   exams -c {config} devtool      (then open http://localhost:18741/sandbox)"]
+          if provider != PROVIDER else []),
         "",
         f"export EXAMS={shlex.quote(root)}",
         f"export LEARNER_TOKEN={_token(settings, *LEARNER, now)}",
