@@ -87,7 +87,13 @@ def empty_tables(engine) -> None:
     names = [t.name for t in reversed(tables.metadata.sorted_tables)]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+            # DELETE, not TRUNCATE: on tables this small TRUNCATE costs ~70 ms (new files), DELETE ~1 ms.
+            conn.execute(text("; ".join(f"DELETE FROM {name}" for name in names)))
+            used = [r[0] for r in conn.execute(text(
+                "SELECT schemaname || '.' || sequencename FROM pg_sequences "
+                "WHERE schemaname = current_schema() AND last_value IS NOT NULL"))]
+            if used:
+                conn.execute(text("SELECT " + ", ".join(f"setval('{seq}', 1, false)" for seq in used)))
         else:
             for name in names:
                 conn.execute(text(f"DELETE FROM {name}"))
