@@ -61,7 +61,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         prog="bench/run.py",
         usage="python3 bench/run.py [--backends postgresql sqlite] [--sizes 1000 100000] [--learners 10000] "
-              "[--scenarios latest latest_poll student_exam flow] [--duration 15] [--workers 2] [--threads 4] "
+              "[--scenarios latest latest_poll student_exam flow] [--duration 15] [--workers 2] [--threads 2] "
               "[--connections 16] [--server exams|pserve] [--json FILE]",
         description="Start the service on PostgreSQL and SQLite, seed learners holding started attempts and drive "
                     "the Learning MFE's hot paths with wrk for a fixed time; print requests/s, p50/p99 latency, "
@@ -83,7 +83,7 @@ def parse_args(argv=None):
     parser.add_argument("--server", choices=("exams", "pserve"), default="exams",
                         help="exams: the pre-forking runner (exams.serve); pserve: one waitress process (default: exams)")
     parser.add_argument("--workers", type=int, default=0, help="server processes for --server exams (default: cores)")
-    parser.add_argument("--threads", type=int, default=4, help="waitress threads per server process (default: 4)")
+    parser.add_argument("--threads", type=int, default=2, help="waitress threads per server process (default: 2)")
     parser.add_argument("--json", metavar="FILE", help="also write every result as JSON lines to FILE")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (databases, logs)")
     parser.add_argument("--profile", metavar="DIR",
@@ -509,7 +509,12 @@ def count_statements(url: str, ini: Path, requests: list[tuple[str, str, dict, b
     from sqlalchemy import event
     from webob import Request
 
-    app = get_app(str(ini), "main")
+    # No expiry sweeper in this process: it would outlive the database.
+    os.environ["EXAMS_EXPIRY_SWEEP_INTERVAL"] = "0"
+    try:
+        app = get_app(str(ini), "main")
+    finally:
+        del os.environ["EXAMS_EXPIRY_SWEEP_INTERVAL"]
     engine = app.registry.container.engine()
     counter = [0]
 
@@ -617,7 +622,8 @@ def bench_database(backend: str, url: str, size: int, args, workdir: Path, repor
                 "other_cpu_pct": round(100 * (cpu["machine_busy"] - sum(v for k, v in cpu.items()
                                                                            if k not in ("machine_busy", "machine_total")))
                                        / max(cpu["machine_total"], 1e-9) * (os.cpu_count() or 1), 1),
-                "server": args.server, "workers": args.workers or os.cpu_count(), "threads": args.threads,
+                "server": args.server, "workers": 1 if args.server == "pserve" else (args.workers or os.cpu_count()),
+                "threads": args.threads,
                 "connections": kw["connections"], "duration_s": seconds,
             }
             if name == "flow":
@@ -652,11 +658,21 @@ def machine() -> str:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    # Measure the code of this tree (and the server too, which inherits the environment), whatever
+    # the virtualenv's editable install points at. A PYTHONPATH given by the caller wins.
+    if not os.environ.get("PYTHONPATH"):
+        os.environ["PYTHONPATH"] = str(ROOT / "src")
+        if in_project_venv():
+            os.execv(sys.executable, [sys.executable, str(Path(__file__).resolve()), *argv])
     if not in_project_venv() or not shutil.which("wrk"):
         bootstrap(argv)
     workdir = Path(tempfile.mkdtemp(prefix="exams-bench."))
     json_out = open(args.json, "a") if args.json else None
-    print(f"== machine: {machine()}; server: {args.server}, {args.workers or os.cpu_count()} worker(s) x "
+    import exams
+
+    print(f"== code: {Path(exams.__file__).parent}", file=sys.stderr, flush=True)
+    workers = 1 if args.server == "pserve" else (args.workers or os.cpu_count())
+    print(f"== machine: {machine()}; server: {args.server}, {workers} process(es) x "
           f"{args.threads} threads; wrk {args.connections} connections, {args.duration:g} s per scenario",
           file=sys.stderr, flush=True)
 
