@@ -162,6 +162,11 @@ def cmd_token(args, container, settings) -> None:
     print(sign_hs256(claims, secret))
 
 
+def cmd_access_token_jwks(args, container, settings) -> None:
+    """The public keys of exam access tokens, for the LMS's TOKEN_SIGNING JWT_PUBLIC_SIGNING_JWK_SET."""
+    emit(container.access_tokens().public_jwks())
+
+
 def cmd_expire(args, container, settings) -> None:
     total = 0
     while True:
@@ -379,6 +384,8 @@ def build_parser() -> Parser:
     token.add_argument("--ttl", type=positive_int, default=3600, help="seconds (default 3600)")
     token.set_defaults(func=cmd_token)
 
+    sub.add_parser("access-token-jwks", help="print the public JWKS the LMS verifies exam access tokens with"
+                   ).set_defaults(func=cmd_access_token_jwks)
     sub.add_parser("expire", help="submit every in-progress attempt past its deadline").set_defaults(func=cmd_expire)
     mail = sub.add_parser("mail", help="the learner email outbox").add_subparsers(dest="action", required=True,
                                                                                  parser_class=Parser)

@@ -263,3 +263,19 @@ def test_a_bad_setting_in_the_ini_is_a_one_line_error_naming_it(tmp_path, db_pat
 def test_an_unmigrated_database_is_a_one_line_error(ini, capsys):
     status, _, err = run(capsys, "-c", ini, "provider", "list")
     assert_one_line_error(status, err)
+
+
+# -- access-token-jwks ------------------------------------------------------------------------------------
+def test_the_printed_public_keys_verify_the_exam_access_tokens_the_app_signs(migrated, tmp_path, capsys):
+    from jwcrypto import jwk, jwt
+
+    from exams.cli import load_settings
+    from exams.container import build_container
+
+    status, out, err = run(capsys, "-c", migrated, "access-token-jwks")
+    assert status == 0, err
+    keys = out
+    assert all("d" not in key for key in keys["keys"]), "the private part must never be printed"
+    token = build_container(load_settings(migrated)).access_tokens().sign(7, 60, {"course_id": C})
+    claims = json.loads(jwt.JWT(jwt=token, key=jwk.JWKSet.from_json(json.dumps(keys)), algs=["RS512"]).claims)
+    assert (claims["lms_user_id"], claims["course_id"]) == (7, C)
