@@ -26,7 +26,11 @@ tests_require = [
     "selenium>=4.20",  # drives Debian's chromium + chromedriver in the end-to-end tests
     "pylti1p3==2.0.0",  # a real LTI 1.3 tool library: its ServiceConnector calls our token endpoint and ACS
     "aiosmtpd>=1.4",  # a real SMTP server on loopback for the email tests
+    "confluent-kafka[schemaregistry]>=2.4",  # the Kafka event-bus tests (librdkafka's mock cluster)
 ]
+
+# exams.event_bus.backend = kafka: the producer and the schema registry client edx-event-bus-kafka uses.
+kafka_require = ["confluent-kafka[schemaregistry]>=2.4"]
 
 setup(
     name="exams",
@@ -40,7 +44,7 @@ setup(
     zip_safe=False,
     python_requires=">=3.11",
     install_requires=requires,
-    extras_require={"testing": tests_require},
+    extras_require={"testing": tests_require, "kafka": kafka_require},
     entry_points={
         "paste.app_factory": ["main = exams.app:main"],
         "console_scripts": ["exams = exams.cli:main"],

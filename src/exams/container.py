@@ -164,9 +164,23 @@ def _dedupe_ttl_seconds(retention_days: int) -> int:
     return max(14, retention_days + 1) * 24 * 3600
 
 
+def _kafka_event_bus(settings: Settings):
+    """The Kafka bus (confluent-kafka is an extra: `pip install exams[kafka]`)."""
+    from exams.adapters.lms.kafka_bus import KafkaEventBus
+
+    k = "exams.event_bus.kafka."
+    return KafkaEventBus(settings[k + "bootstrap_servers"], settings[k + "schema_registry_url"],
+                         topic_prefix=settings["exams.event_bus.topic_prefix"] or None,
+                         api_key=settings[k + "api_key"], api_secret=settings[k + "api_secret"],
+                         schema_registry_api_key=settings[k + "schema_registry_api_key"],
+                         schema_registry_api_secret=settings[k + "schema_registry_api_secret"])
+
+
 def _event_bus(settings: Settings, client):
     if settings["exams.event_bus.backend"] == "none":
         return None
+    if settings["exams.event_bus.backend"] == "kafka":
+        return _kafka_event_bus(settings)
     return RedisEventBus(client(), topic_prefix=settings["exams.event_bus.topic_prefix"] or None,
                          maxlen=settings["exams.event_bus.redis_stream_maxlen"],
                          dedupe_ttl_seconds=_dedupe_ttl_seconds(settings["exams.event_bus.outbox_retention_days"]))
@@ -175,6 +189,10 @@ def _event_bus(settings: Settings, client):
 def _role_reader(settings: Settings, client, block_ms: int = 5000):
     if settings["exams.event_bus.backend"] == "none":
         return None
+    if settings["exams.event_bus.backend"] == "kafka":
+        from exams.settings import SettingsError
+        raise SettingsError("Course access role events are read from Redis only; with exams.event_bus.backend = "
+                            "kafka there is no role consumer (docs/events.md).")
     return RedisRoleEventReader(client(), topic_prefix=settings["exams.event_bus.topic_prefix"] or None,
                                 group=settings["exams.event_bus.role_consumer.group"],
                                 consumer_name=settings["exams.event_bus.role_consumer.consumer_name"] or None,
@@ -339,7 +357,8 @@ def build_outbox_operator(container: Container) -> OutboxOperator:
                           encoder=container.event_encoder(), bus=bus,
                           source=settings["exams.event_bus.source"], backend=settings["exams.event_bus.backend"],
                           stream_status=(lambda: stream_status(container.redis_client(),
-                                                               bus.stream_for(EXAM_ATTEMPT_TOPIC))) if bus else None)
+                                                               bus.stream_for(EXAM_ATTEMPT_TOPIC)))
+                          if bus and settings["exams.event_bus.backend"] == "redis" else None)
 
 
 def database_is_up(container: Container) -> bool:

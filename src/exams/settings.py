@@ -178,7 +178,7 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
     Setting("exams.expiry.sweep_interval", _non_negative_int, "0", "Seconds between in-process sweeps that submit abandoned, overdue attempts (0: off; run `exams -c INI expire` from cron instead)."),
     Setting("exams.demo.enabled", _bool, "false", "Development conveniences (`exams demo`)."),
     # Event bus (docs/events.md); names mirror the Open edX settings where there is one.
-    Setting("exams.event_bus.backend", _one_of("none", "redis"), "none", "Event bus the attempt events go to and role events come from: `redis` or `none` (nothing is enqueued). Open edX: EVENT_BUS_PRODUCER / EVENT_BUS_CONSUMER."),
+    Setting("exams.event_bus.backend", _one_of("none", "redis", "kafka"), "none", "Event bus the attempt events go to and role events come from: `redis`, `kafka` (attempt events only; see docs/events.md) or `none` (nothing is enqueued). Open edX: EVENT_BUS_PRODUCER / EVENT_BUS_CONSUMER."),
     Setting("exams.event_bus.redis_url", _redis_url, "", "Redis of the event bus, the same server and db as the LMS's (EVENT_BUS_REDIS_CONNECTION_URL). Required with backend = redis."),
     Setting("exams.event_bus.topic_prefix", _text, "", "Prefix of the stream names, equal to the LMS's EVENT_BUS_TOPIC_PREFIX (e.g. `dev` gives `dev-learning-exam-attempt-lifecycle`)."),
     Setting("exams.event_bus.redis_stream_maxlen", _positive_int, "10000", "Approximate cap of each stream (EVENT_BUS_REDIS_STREAM_MAX_LEN)."),
@@ -186,6 +186,12 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
     Setting("exams.event_bus.outbox_retention_days", _non_negative_int, "7", "Days published events are kept in the outbox for replay before the relay purges them (0: keep)."),
     Setting("exams.event_bus.relay_in_process", _bool, "false", "Run the relay in a thread of each web process (development, small installs) instead of `exams -c INI relay`."),
     Setting("exams.event_bus.relay_interval", _positive_float, "1", "Seconds between relay passes when there is nothing to publish."),
+    Setting("exams.event_bus.kafka.bootstrap_servers", _text, "", "Kafka brokers, `host:port[,host:port...]` (EVENT_BUS_KAFKA_BOOTSTRAP_SERVERS). Required with backend = kafka."),
+    Setting("exams.event_bus.kafka.api_key", _text, "", "SASL username; when set the producer uses SASL_SSL with PLAIN (EVENT_BUS_KAFKA_API_KEY)."),
+    Setting("exams.event_bus.kafka.api_secret", _text, "", "SASL password (EVENT_BUS_KAFKA_API_SECRET)."),
+    Setting("exams.event_bus.kafka.schema_registry_url", _optional_url, "", "Confluent Schema Registry the schemas are registered in (EVENT_BUS_KAFKA_SCHEMA_REGISTRY_URL). Required with backend = kafka."),
+    Setting("exams.event_bus.kafka.schema_registry_api_key", _text, "", "Schema Registry basic-auth user (EVENT_BUS_KAFKA_SCHEMA_REGISTRY_API_KEY)."),
+    Setting("exams.event_bus.kafka.schema_registry_api_secret", _text, "", "Schema Registry basic-auth password (EVENT_BUS_KAFKA_SCHEMA_REGISTRY_API_SECRET)."),
     Setting("exams.event_bus.role_consumer.group", _text, "edx-exams", "Consumer group reading the course access role events (consume_events -g)."),
     Setting("exams.event_bus.role_consumer.consumer_name", _text, "", "Name of this consumer in the group; keep it stable across restarts. Empty: the host name."),
     Setting("exams.lti.platform_name", _text, "", "`tool_platform` name sent to LTI tools (edx-exams PLATFORM_NAME). Empty: the claim is omitted."),
@@ -235,6 +241,11 @@ def load(raw: Mapping[str, str], environ: Mapping[str, str] | None = None) -> Se
     if values["exams.event_bus.backend"] == "redis" and not values["exams.event_bus.redis_url"]:
         raise SettingsError("Missing setting 'exams.event_bus.redis_url' (required with exams.event_bus.backend = "
                             "redis; environment variable EXAMS_EVENT_BUS_REDIS_URL).")
+    if values["exams.event_bus.backend"] == "kafka":
+        for key in ("exams.event_bus.kafka.bootstrap_servers", "exams.event_bus.kafka.schema_registry_url"):
+            if not values[key]:
+                raise SettingsError(f"Missing setting {key!r} (required with exams.event_bus.backend = kafka; "
+                                    f"environment variable {SETTINGS[key].env}).")
     return Settings(values)
 
 
