@@ -159,3 +159,17 @@ def allowance_item_schema():
     schema.add(colander.SchemaNode(Text(254), name="email", missing=None))
     schema.add(required(StrictInt(minimum=0, maximum=100000), name="extra_time_mins"))
     return schema
+
+
+def deserialize_each(schema, items: list) -> list[tuple[dict | None, dict]]:
+    """Validate each item of a list body: ``(data, {})`` when valid, ``(None, {field: [message]})`` when not."""
+    out = []
+    for item in items:
+        if not isinstance(item, dict):
+            out.append((None, {"non_field_errors": ["Invalid data. Expected a dictionary."]}))
+            continue
+        try:
+            out.append((schema.deserialize(item), {}))
+        except colander.Invalid as exc:
+            out.append((None, {path.split(".")[-1]: [msg] for path, msg in exc.asdict().items()}))
+    return out

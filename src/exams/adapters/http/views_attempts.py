@@ -13,7 +13,7 @@ from . import legacy, presenters
 from .auth import require_user
 from .errors import bad_request, forbidden, invalid_data
 from .request_data import json_body, path_int, path_text, query_text
-from .schemas import StrictInt, allowance_item_schema
+from .schemas import StrictInt, allowance_item_schema, deserialize_each
 
 
 def _mfe_url(request) -> str:
@@ -203,14 +203,9 @@ def grant_allowances(request):
         raise invalid_data({"non_field_errors": ["Expected a list of items."]})
     schema = allowance_item_schema()
     errors, requests = [], []
-    for item in items:
-        if not isinstance(item, dict):
-            errors.append({"non_field_errors": ["Invalid data. Expected a dictionary."]})
-            continue
-        try:
-            data = schema.deserialize(item)
-        except colander.Invalid as exc:
-            errors.append({path.split(".")[-1]: [msg] for path, msg in exc.asdict().items()})
+    for data, error in deserialize_each(schema, items):
+        if data is None:
+            errors.append(error)
             continue
         if not data["username"] and not data["email"]:
             errors.append({"username": ["username or email must be provided"]})

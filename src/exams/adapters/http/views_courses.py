@@ -12,7 +12,7 @@ from . import legacy, presenters
 from .auth import require_user
 from .errors import ApiError, forbidden, invalid_data
 from .request_data import json_body, path_text, query_text
-from .schemas import Email, Text, exam_item_schema
+from .schemas import Email, Text, deserialize_each, exam_item_schema
 
 
 def course_staff(request, course_id: str):
@@ -49,14 +49,9 @@ def register_course_exams(request):
     # --
     schema = exam_item_schema()
     errors, specs, seen = [], [], set()
-    for item in items:
-        if not isinstance(item, dict):
-            errors.append({"non_field_errors": ["Invalid data. Expected a dictionary."]})
-            continue
-        try:
-            data = schema.deserialize(item)
-        except colander.Invalid as exc:
-            errors.append({path.split(".")[-1]: [msg] for path, msg in exc.asdict().items()})
+    for data, error in deserialize_each(schema, items):
+        if data is None:
+            errors.append(error)
             continue
         if data["content_id"] in seen:
             errors.append({"content_id": ["This content_id appears more than once in the list."]})
