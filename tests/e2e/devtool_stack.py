@@ -8,11 +8,9 @@ sandbox sets for ``localhost`` reach the service.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import waitress
 from sqlalchemy.orm import Session
 
 from exams import settings as settings_module
@@ -21,28 +19,15 @@ from exams.adapters.sql.repositories import SqlRepositories
 from exams.adapters.sql.session import make_engine
 from exams.devtool.sandbox import CONTENT as SANDBOX_CONTENT
 from exams.domain.attempts import Attempt
+from tests.served import ServedApp
 from tests.conftest import app_settings
 
 
-class Served:
-    """A WSGI app on a free loopback port, in a daemon thread, until ``close()``."""
+class Served(ServedApp):
+    """A WSGI app on a free loopback port (named localhost: one site, as on a laptop), until ``close()``."""
 
     def __init__(self):
-        self.app = None
-        self.server = waitress.create_server(lambda environ, start: self.app(environ, start), host="127.0.0.1",
-                                             port=0, threads=6, ident="e2e")
-        self.port = self.server.effective_port
-        self.url = f"http://localhost:{self.port}"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def start(self, app) -> "Served":
-        self.app = app
-        self.thread.start()
-        return self
-
-    def close(self) -> None:
-        self.server.close()
-        self.thread.join(timeout=1)  # kept-alive connections may hold the loop; the thread is a daemon
+        super().__init__(threads=6, url_host="localhost", name="e2e")
 
 
 def learning_mfe(environ, start_response):

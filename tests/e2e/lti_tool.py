@@ -11,14 +11,12 @@ Also served here: a stand-in Learning MFE (``/mfe/...``), where the platform sen
 from __future__ import annotations
 
 import html
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
-import waitress
 from jwcrypto.jwk import JWK
 from pylti1p3.cookie import CookieService
 from pylti1p3.exception import LtiException, OIDCException
@@ -33,29 +31,18 @@ from pylti1p3.tool_config import ToolConfDict
 from webob import Request as WebobRequest
 from webob import Response
 
+from tests.served import ServedApp
+
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 LTI_AP = "https://purl.imsglobal.org/spec/lti-ap/claim/"
 SESSION_COOKIE = "proctor-session"
 
 
-class Served:
-    """A WSGI app on a free port of 127.0.0.1, served by waitress in a daemon thread until ``close()``."""
+class Served(ServedApp):
+    """A WSGI app on a free port of 127.0.0.1, served by waitress in a thread until ``close()``."""
 
     def __init__(self):
-        self.app = None
-        self.server = waitress.create_server(lambda environ, start: self.app(environ, start), host="127.0.0.1",
-                                             port=0, threads=4, ident="e2e")
-        self.url = f"http://127.0.0.1:{self.server.effective_port}"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def start(self, app) -> "Served":
-        self.app = app
-        self.thread.start()
-        return self
-
-    def close(self) -> None:
-        self.server.close()
-        self.thread.join(timeout=5)
+        super().__init__(threads=4, name="e2e")
 
 
 # -- pylti1p3 glue for WebOb (the library ships Django and Flask glue only) -----------------------------

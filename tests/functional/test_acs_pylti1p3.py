@@ -8,26 +8,22 @@ waitress on loopback (one server per database backend).
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
-import waitress
 from pylti1p3.exception import LtiServiceException
 from pylti1p3.registration import Registration
 from pylti1p3.service_connector import ServiceConnector
 
 from exams.ports.lti import ACS_SCOPE
+from tests.served import ServedApp
 from tests.functional.acs_world import ROOT, VND, World
 
 
 @pytest.fixture(scope="module")
 def served(wsgi):
-    server = waitress.create_server(wsgi, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
+    server = ServedApp(wsgi).start()
+    yield server.url
     server.close()
-    thread.join(timeout=1)  # kept-alive client connections may hold the loop; the thread is a daemon
 
 
 @pytest.fixture

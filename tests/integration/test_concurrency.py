@@ -14,8 +14,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import waitress
 
+from tests.served import ServedApp
 from tests.conftest import auth
 from tests.functional.attempt_world import LEARNER, World, setup_course
 
@@ -32,16 +32,13 @@ def live(testapp, wsgi, clock, engine):
     """(world, base URL) with the app served on a free loopback port."""
     if engine.dialect.name != "postgresql":
         pytest.skip("concurrent transactions: PostgreSQL only")
-    server = waitress.create_server(wsgi, host="127.0.0.1", port=0, threads=BURST * 2)
-    thread = threading.Thread(target=server.run, name="waitress-under-test", daemon=True)
-    thread.start()
+    server = ServedApp(wsgi, threads=BURST * 2, name="waitress-under-test").start()
     world, world.exams = setup_course(testapp, wsgi, clock, **{
         f"exam{i}": {"exam_type": "timed", "minutes": 30} for i in range(BURST)})
     try:
-        yield world, ("127.0.0.1", server.effective_port)
+        yield world, ("127.0.0.1", server.port)
     finally:
         server.close()
-        thread.join(timeout=5)
 
 
 def burst(address, requests: list[tuple[str, str, dict, dict | None]]) -> list[tuple[int, dict]]:
