@@ -503,7 +503,7 @@ def run_wrk(server: Server, workdir: Path, *, mode: str, path: str, tokens: list
     return json.loads(out.read_text())
 
 
-def count_statements(url: str, ini: Path, requests: list[tuple[str, str, dict, bytes | None]]) -> list[float]:
+def count_statements(ini: Path, requests: list[tuple[str, str, dict, bytes | None]]) -> list[int]:
     """SQL statements per request, counted in-process on the same database (the server's code path)."""
     from pyramid.paster import get_app
     from sqlalchemy import event
@@ -524,14 +524,17 @@ def count_statements(url: str, ini: Path, requests: list[tuple[str, str, dict, b
     event.listen(engine, "before_cursor_execute", on_execute)
     out = []
     try:
+        previous = {}
         for method, path, headers, body in requests:
             counter[0] = 0
-            req = Request.blank(path, method=method, headers=headers, body=body)
+            req = Request.blank(path.format(id=previous.get("exam_attempt_id")), method=method, headers=headers,
+                                body=body)
             if body is not None:
                 req.content_type = "application/json"
             response = req.get_response(app)
             if response.status_int >= 400:
                 raise RuntimeError(f"{method} {path}: {response.status} {response.text}")
+            previous = response.json if response.content_type == "application/json" else {}
             out.append(counter[0])
     finally:
         event.remove(engine, "before_cursor_execute", on_execute)
@@ -539,16 +542,22 @@ def count_statements(url: str, ini: Path, requests: list[tuple[str, str, dict, b
     return out
 
 
-def scenario_requests(name: str, data: dict, flow_index: int) -> list:
-    token = data["held_tokens"][0]
-    headers = {"Authorization": f"JWT {token}"}
-    if name == "latest":
-        return [("GET", "/api/v1/exams/attempt/latest", headers, None)]
-    if name == "latest_poll":
-        return [("GET", f"/api/v1/exams/attempt/latest?content_id={quote(HOT_CONTENT, safe='')}", headers, None)]
-    if name == "student_exam":
-        return [("GET", f"/api/v1/student/exam/attempt/course_id/{COURSE_ID}/content_id/{HOT_CONTENT}", headers, None)]
-    return []
+PATHS = {
+    "latest": "/api/v1/exams/attempt/latest",
+    "latest_poll": f"/api/v1/exams/attempt/latest?content_id={quote(HOT_CONTENT, safe='')}",
+    "student_exam": f"/api/v1/student/exam/attempt/course_id/{COURSE_ID}/content_id/{HOT_CONTENT}",
+}
+
+
+def scenario_requests(name: str, data: dict) -> list:
+    """One request of the scenario (one flow: its POST and its PUT), for counting statements."""
+    if name != "flow":
+        return [("GET", PATHS[name], {"Authorization": f"JWT {data['held_tokens'][0]}"}, None)]
+    # The last (learner, exam) pair: wrk's flows would need 40,000 flows to reach it.
+    headers = {"Authorization": f"JWT {data['flow_tokens'][-1]}"}
+    body = json.dumps({"exam_id": data["flow_exams"][-1], "start_clock": "true"}).encode()
+    return [("POST", "/api/v1/exams/attempt", headers, body),
+            ("PUT", "/api/v1/exams/attempt/{id}", headers, b'{"action": "submit"}')]
 
 
 @contextmanager
@@ -582,20 +591,14 @@ def bench_database(backend: str, url: str, size: int, args, workdir: Path, repor
     server = Server(workdir, url, args)
     server.start()
     try:
-        paths = {
-            "latest": "/api/v1/exams/attempt/latest",
-            "latest_poll": f"/api/v1/exams/attempt/latest?content_id={quote(HOT_CONTENT, safe='')}",
-            "student_exam": f"/api/v1/student/exam/attempt/course_id/{COURSE_ID}/content_id/{HOT_CONTENT}",
-        }
         for name in args.scenarios:
             if name == "flow":
                 kw = dict(mode="flow", path="", tokens=data["flow_tokens"], exams=data["flow_exams"],
                           threads=args.flow_connections, connections=args.flow_connections)
-                statements = None
             else:
-                kw = dict(mode="get", path=paths[name], tokens=data["held_tokens"], threads=args.wrk_threads,
+                kw = dict(mode="get", path=PATHS[name], tokens=data["held_tokens"], threads=args.wrk_threads,
                           connections=args.connections)
-                statements = count_statements(url, server.ini, scenario_requests(name, data, 0))[0]
+            statements = "+".join(map(str, count_statements(server.ini, scenario_requests(name, data))))
             if args.warmup and name != "flow":
                 run_wrk(server, workdir, duration=args.warmup, **kw)
             others = {"postgresql": postgres.pids} if postgres else {}

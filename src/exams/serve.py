@@ -1,9 +1,14 @@
-"""A pre-forking runner: several waitress processes sharing one listening socket.
+"""A pre-forking runner: several waitress processes serving one address.
 
 One waitress process runs Python on one core at a time (the GIL), however many threads it has.
-This runner binds the ``[server:main]`` address of the ini file once, forks ``--workers`` processes
-(default: one per core) that each load the app and serve the shared socket with waitress, and
-restarts a worker that dies. SIGTERM or SIGINT stops them all.
+This runner forks ``--workers`` processes (default: one per core) that each load the app and serve
+the ``[server:main]`` address of the ini file with waitress, and restarts a worker that dies.
+SIGTERM or SIGINT stops them all.
+
+On Linux each worker listens on its own socket of one ``SO_REUSEPORT`` group, so the kernel spreads
+new connections evenly over the workers. With one shared listening socket, whichever worker wakes
+first accepts: under a burst of keep-alive connections one worker took all 16 of the benchmark's and
+the other stood idle. Where ``SO_REUSEPORT`` is missing, the workers share one socket.
 
     python -m exams.serve production.ini --workers 2
 
@@ -42,18 +47,29 @@ def parse_listen(server_settings: dict) -> tuple[str, int]:
         raise SystemExit(f"exams.serve: bad port {port!r} in [server:main]") from None
 
 
-def bind(host: str, port: int, backlog: int) -> socket.socket:
+REUSE_PORT = hasattr(socket, "SO_REUSEPORT")
+
+
+def bind(host: str, port: int, backlog: int | None, *, reuse_port: bool) -> socket.socket:
+    """A TCP socket bound to the address; listening unless ``backlog`` is None."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(backlog)
-    sock.setblocking(False)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    if backlog is not None:
+        sock.listen(backlog)
+        sock.setblocking(False)
     return sock
 
 
 def run_worker(config_uri: str, sock: socket.socket, options: dict) -> None:
-    """In a forked child: load the app (its own engine, pool and threads) and serve the shared socket."""
+    """In a forked child: load the app (its own engine, pool and threads) and serve the socket."""
     import waitress
     from pyramid.paster import get_app
 
@@ -79,7 +95,17 @@ def main(argv: list[str] | None = None) -> int:
     host, port = parse_listen(server_settings)
     options = {k: v for k, v in server_settings.items() if k not in ADDRESS_OPTIONS}
     backlog = int(options.get("backlog", 1024))
-    sock = bind(host, port, backlog)
+    if port == 0 and REUSE_PORT:
+        raise SystemExit("exams.serve: give a port in [server:main] listen (each worker binds it)")
+    try:
+        if REUSE_PORT:
+            # Fail now if the address is taken; each worker binds and listens on its own socket.
+            bind(host, port, None, reuse_port=True).close()
+            shared = None
+        else:
+            shared = bind(host, port, backlog, reuse_port=False)
+    except OSError as exc:
+        raise SystemExit(f"exams.serve: cannot listen on {host}:{port}: {exc.strerror}") from None
     # Import the application's modules once, before forking, so that the workers share those pages.
     import exams.app  # noqa: F401
 
@@ -91,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         if pid == 0:
             code = 0
             try:
-                run_worker(config_uri, sock, options)
+                run_worker(config_uri, shared or bind(host, port, backlog, reuse_port=True), options)
             except BaseException:  # the parent logs the exit and starts another
                 logging.getLogger("exams.serve").exception("worker failed")
                 code = 1
@@ -132,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(1)
         last_restart = time.monotonic()
         spawn(slot)
-    sock.close()
+    if shared is not None:
+        shared.close()
     return 0
 
 
