@@ -61,7 +61,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         prog="bench/run.py",
         usage="python3 bench/run.py [--backends postgresql sqlite] [--sizes 1000 100000] [--learners 10000] "
-              "[--scenarios latest latest_poll student_exam flow] [--duration 15] [--workers 2] [--threads 2] "
+              "[--scenarios latest latest_poll student_exam flow] [--duration 15] [--workers 2] [--threads 1] "
               "[--connections 16] [--server exams|pserve] [--json FILE]",
         description="Start the service on PostgreSQL and SQLite, seed learners holding started attempts and drive "
                     "the Learning MFE's hot paths with wrk for a fixed time; print requests/s, p50/p99 latency, "
@@ -83,7 +83,7 @@ def parse_args(argv=None):
     parser.add_argument("--server", choices=("exams", "pserve"), default="exams",
                         help="exams: the pre-forking runner (exams.serve); pserve: one waitress process (default: exams)")
     parser.add_argument("--workers", type=int, default=0, help="server processes for --server exams (default: cores)")
-    parser.add_argument("--threads", type=int, default=2, help="waitress threads per server process (default: 2)")
+    parser.add_argument("--threads", type=int, default=1, help="waitress threads per server process (default: 1)")
     parser.add_argument("--json", metavar="FILE", help="also write every result as JSON lines to FILE")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (databases, logs)")
     parser.add_argument("--profile", metavar="DIR",
