@@ -16,7 +16,7 @@ For each database backend (PostgreSQL, SQLite) and each database size, this scri
 It sets itself up (project virtualenv, wrk and PostgreSQL from Debian where missing) and stops by
 itself; all traffic stays on the loopback interface.
 
-    python3 bench/run.py                        # everything, defaults below (about 6 minutes)
+    python3 bench/run.py                        # everything, defaults below (about 8 minutes)
     python3 bench/run.py --backends postgresql --sizes 100000 --scenarios latest --duration 30
 """
 
