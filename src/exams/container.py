@@ -265,6 +265,25 @@ class Container(containers.DeclarativeContainer):
                             issuer=providers.Callable(lambda s: s["exams.root_url"], settings))
 
 
+class _LazyOutcomes:
+    """The outcome sinks (events, emails), built on the first outcome: most requests only read."""
+
+    def __init__(self, build: Callable[[], Any]):
+        self._build = build
+        self._sink = None
+
+    def _target(self):
+        if self._sink is None:
+            self._sink = self._build()
+        return self._sink
+
+    def status_changed(self, *args, **kwargs) -> None:
+        self._target().status_changed(*args, **kwargs)
+
+    def attempt_reset(self, *args, **kwargs) -> None:
+        self._target().attempt_reset(*args, **kwargs)
+
+
 class Services:
     """The use cases of one unit of work (one request, one CLI command), built on demand."""
 
@@ -298,7 +317,7 @@ class Services:
     @property
     def attempts(self) -> AttemptService:
         return self._get("attempts", lambda: self._container.attempts(
-            self.repos, outcomes=self._container.outcomes(session=self.session)))
+            self.repos, outcomes=_LazyOutcomes(lambda: self._container.outcomes(session=self.session))))
 
     @property
     def lti(self) -> LtiService:
