@@ -154,9 +154,10 @@ class FakeCourseConfigRepository:
 
 
 class FakeAttemptRepository:
-    def __init__(self, users: FakeUserRepository):
+    def __init__(self, users: FakeUserRepository, exams: FakeExamRepository):
         self.table = _Table()
         self.users = users
+        self.exams = exams
         self.history_rows: list[StatusChange] = []
         self.locked: list[int] = []
 
@@ -176,6 +177,14 @@ class FakeAttemptRepository:
     def active_for_user(self, user_id):
         return next((copy.deepcopy(a) for a in self._all() if a.user_id == user_id and a.status in IN_PROGRESS),
                     None)
+
+    def active_with_exam(self, user_id):
+        attempt = self.active_for_user(user_id)
+        return (attempt, self.exams.get(attempt.exam_id)) if attempt else None
+
+    def at_content(self, user_id, content_id):
+        exam = self.exams.active_for_content(content_id)
+        return (exam, self.latest_for(user_id, exam.id)) if exam else None
 
     def add(self, attempt):
         if any(a.user_id == attempt.user_id and a.exam_id == attempt.exam_id for a in self._all()):
@@ -277,7 +286,7 @@ class FakeRepositories:
         self.providers = FakeProviderRepository()
         self.exams = FakeExamRepository()
         self.configs = FakeCourseConfigRepository()
-        self.attempts = FakeAttemptRepository(self.users)
+        self.attempts = FakeAttemptRepository(self.users, self.exams)
         self.allowances = FakeAllowanceRepository(self.users, self.exams)
         self.control_results = FakeControlResultRepository()
 

@@ -91,6 +91,12 @@ class AttemptRepository(Protocol):
     def active_for_user(self, user_id: int) -> Attempt | None:
         """The learner's attempt in ``started``/``ready_to_submit``, if any."""
 
+    def active_with_exam(self, user_id: int) -> tuple[Attempt, Exam] | None:
+        """The learner's active attempt with its exam (one read: the timer asks for it every minute)."""
+
+    def at_content(self, user_id: int, content_id: str) -> tuple[Exam, Attempt | None] | None:
+        """The active exam of a subsection with the learner's latest attempt at it, if any (one read)."""
+
     def add(self, attempt: Attempt) -> Attempt:
         """Insert; raises Conflict when the learner already has an attempt at the exam."""
 

@@ -176,13 +176,14 @@ class AttemptService:
     # -- learner reads ------------------------------------------------------------------------
     def latest(self, student: User, content_id: str | None) -> tuple[Attempt | None, Exam | None]:
         """The attempt the learner's timer follows: that exam's latest attempt, else the active one."""
-        exam = self.repos.exams.active_for_content(content_id) if content_id else None
-        if exam is not None:
-            attempt = self.repos.attempts.latest_for(student.id, exam.id)
+        found = self.repos.attempts.at_content(student.id, content_id) if content_id else None
+        if found is not None:
+            exam, attempt = found
         else:
-            attempt = self.repos.attempts.active_for_user(student.id)
-            if attempt is not None:
-                exam = self.repos.exams.get(attempt.exam_id)
+            exam, attempt = None, None
+            active = self.repos.attempts.active_with_exam(student.id)
+            if active is not None:
+                attempt, exam = active
         if attempt is None:
             return None, exam
         return self.expire_if_due(attempt, exam, student), exam

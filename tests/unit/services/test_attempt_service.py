@@ -131,7 +131,7 @@ class BlindAttemptRepository(FakeAttemptRepository):
 
 def test_losing_the_race_to_create_answers_with_the_rule_not_a_crash(w):
     w.run(lambda: w.service.create(w.learner, w.timed.id, start_clock=False))
-    blind = BlindAttemptRepository(w.repos.users)
+    blind = BlindAttemptRepository(w.repos.users, w.repos.exams)
     blind.table = w.repos.attempts.table
     w.repos.attempts = blind
     with pytest.raises(Rejected) as err:
@@ -141,7 +141,7 @@ def test_losing_the_race_to_create_answers_with_the_rule_not_a_crash(w):
 
 def test_losing_the_race_to_start_answers_with_the_rule_not_a_crash(w):
     w.run(lambda: w.service.create(w.learner, w.timed.id, start_clock=True))
-    blind = BlindAttemptRepository(w.repos.users)
+    blind = BlindAttemptRepository(w.repos.users, w.repos.exams)
     blind.table = w.repos.attempts.table
     w.repos.attempts = blind
     with pytest.raises(IllegalTransition) as err:

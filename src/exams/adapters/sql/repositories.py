@@ -44,6 +44,16 @@ _LATEST_ATTEMPT = (select(t.attempts).where(t.attempts.c.user_id == bindparam("u
                    .order_by(t.attempts.c.created.desc(), t.attempts.c.id.desc()).limit(1))
 _ACTIVE_ATTEMPT = select(t.attempts).where(t.attempts.c.user_id == bindparam("user_id"),
                                            t.attempts.c.status.in_(ACTIVE)).limit(1)
+# The learner's timer reads the attempt and its exam in one statement (the hottest request there is).
+_EXAM_COLUMNS = [c.label(f"x_exam_{c.name}") for c in t.exams.c]
+_ACTIVE_ATTEMPT_WITH_EXAM = (select(t.attempts, *_EXAM_COLUMNS).join(t.exams, t.exams.c.id == t.attempts.c.exam_id)
+                             .where(t.attempts.c.user_id == bindparam("user_id"), t.attempts.c.status.in_(ACTIVE))
+                             .limit(1))
+_EXAM_AT_CONTENT_WITH_ATTEMPT = (
+    select(*_EXAM_COLUMNS, t.attempts)
+    .outerjoin(t.attempts, and_(t.attempts.c.exam_id == t.exams.c.id, t.attempts.c.user_id == bindparam("user_id")))
+    .where(t.exams.c.content_id == bindparam("content_id"), t.exams.c.is_active)
+    .order_by(t.exams.c.id.desc(), t.attempts.c.created.desc(), t.attempts.c.id.desc()).limit(1))
 _ALLOWANCE_FOR_USER_EXAM = select(t.allowances).where(t.allowances.c.user_id == bindparam("user_id"),
                                                       t.allowances.c.exam_id == bindparam("exam_id"))
 
@@ -200,6 +210,16 @@ def _exam(row) -> Exam:
                 resource_id=row.resource_id)
 
 
+def _prefixed_exam(row) -> Exam:
+    """The exam of a row that also holds an attempt's columns (the exam's are labelled ``x_exam_<name>``)."""
+    m = row._mapping
+    return Exam(id=m["x_exam_id"], course_id=m["x_exam_course_id"], content_id=m["x_exam_content_id"],
+                exam_name=m["x_exam_exam_name"], exam_type=ExamType(m["x_exam_exam_type"]),
+                time_limit_mins=m["x_exam_time_limit_mins"], due_date=m["x_exam_due_date"],
+                hide_after_due=m["x_exam_hide_after_due"], is_active=m["x_exam_is_active"],
+                provider_id=m["x_exam_provider_id"], resource_id=m["x_exam_resource_id"])
+
+
 def _exam_values(exam: Exam) -> dict:
     return dict(course_id=exam.course_id, content_id=exam.content_id, exam_name=exam.exam_name,
                 exam_type=exam.exam_type.value, time_limit_mins=exam.time_limit_mins, due_date=exam.due_date,
@@ -278,6 +298,16 @@ class SqlAttemptRepository(_Repo):
     def active_for_user(self, user_id):
         row = self._one(_ACTIVE_ATTEMPT, {"user_id": user_id})
         return _attempt(row) if row else None
+
+    def active_with_exam(self, user_id):
+        row = self._one(_ACTIVE_ATTEMPT_WITH_EXAM, {"user_id": user_id})
+        return (_attempt(row), _prefixed_exam(row)) if row else None
+
+    def at_content(self, user_id, content_id):
+        row = self._one(_EXAM_AT_CONTENT_WITH_ATTEMPT, {"user_id": user_id, "content_id": content_id})
+        if row is None:
+            return None
+        return _prefixed_exam(row), (_attempt(row) if row.id is not None else None)
 
     def find(self, anonymous_user_id, resource_id, attempt_number, provider_ids=None):
         """The attempt a vendor names by (LTI sub, resource link id, attempt number)."""
