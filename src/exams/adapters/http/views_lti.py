@@ -146,28 +146,27 @@ def _redirect(request, location: str, browser: Browser | None = None) -> Respons
 
 
 # -- learner and instructor navigations (JWT cookie) ---------------------------------------------------
-@view_config(route_name="lti_start_proctoring", request_method="GET")
-def start_proctoring(request):
+def _navigate(request, use_case, id_name: str) -> Response:
+    """A signed-in learner's or instructor's navigation: run the launch use case, redirect, bind the browser."""
     user = require_user(request)
     browser = request.registry.lti_cookies.for_user(request, user)
-    location = request.services.lti.start_proctoring(user, path_int(request, "attempt_id"), browser)
+    location = use_case(user, path_int(request, id_name), browser)
     return _redirect(request, location, browser)
+
+
+@view_config(route_name="lti_start_proctoring", request_method="GET")
+def start_proctoring(request):
+    return _navigate(request, request.services.lti.start_proctoring, "attempt_id")
 
 
 @view_config(route_name="lti_end_assessment", request_method="GET")
 def end_assessment(request):
-    user = require_user(request)
-    browser = request.registry.lti_cookies.for_user(request, user)
-    location = request.services.lti.end_assessment(user, path_int(request, "attempt_id"), browser)
-    return _redirect(request, location, browser)
+    return _navigate(request, request.services.lti.end_assessment, "attempt_id")
 
 
 @view_config(route_name="lti_instructor_tool", request_method="GET")
 def instructor_tool(request):
-    user = require_user(request)
-    browser = request.registry.lti_cookies.for_user(request, user)
-    location = request.services.lti.instructor_launch(user, path_int(request, "exam_id"), browser)
-    return _redirect(request, location, browser)
+    return _navigate(request, request.services.lti.instructor_launch, "exam_id")
 
 
 @view_config(route_name="lti_roster", request_method="GET", renderer="json")
