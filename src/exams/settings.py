@@ -216,6 +216,21 @@ class Settings:
         return self.values.get(key, default)
 
 
+# Settings naming a file or folder: a relative path is relative to the ini file's folder.
+PATH_SETTINGS = ("exams.access_token.key_file", "exams.email.file_dir")
+
+
+def resolve_paths(raw: Mapping[str, str], here: str | None) -> dict:
+    """The raw settings with each relative path setting made relative to ``here`` (the ini file's folder)."""
+    raw = dict(raw)
+    if here:
+        for key in PATH_SETTINGS:
+            path = raw.get(key, SETTINGS[key].default)
+            if not os.path.isabs(path):
+                raw[key] = os.path.join(here, path)
+    return raw
+
+
 def load(raw: Mapping[str, str], environ: Mapping[str, str] | None = None) -> Settings:
     """Parse and validate settings; environment variables win over the file."""
     environ = os.environ if environ is None else environ
@@ -238,15 +253,41 @@ def load(raw: Mapping[str, str], environ: Mapping[str, str] | None = None) -> Se
             values[key] = setting.parse(str(text))
         except (ValueError, json.JSONDecodeError) as exc:
             raise SettingsError(f"Malformed {source}: {exc}") from None
-    if values["exams.event_bus.backend"] == "redis" and not values["exams.event_bus.redis_url"]:
-        raise SettingsError("Missing setting 'exams.event_bus.redis_url' (required with exams.event_bus.backend = "
-                            "redis; environment variable EXAMS_EVENT_BUS_REDIS_URL).")
-    if values["exams.event_bus.backend"] == "kafka":
+    _check_together(values)
+    return Settings(values)
+
+
+def _required_with(key: str, condition: str) -> SettingsError:
+    return SettingsError(f"Missing setting {key!r} (required with {condition}; "
+                         f"environment variable {SETTINGS[key].env}).")
+
+
+def _check_together(values: Mapping[str, Any]) -> None:
+    """The rules between settings: a setting that another one requires, settings that exclude each other."""
+    backend = values["exams.event_bus.backend"]
+    if backend == "redis" and not values["exams.event_bus.redis_url"]:
+        raise _required_with("exams.event_bus.redis_url", "exams.event_bus.backend = redis")
+    if backend == "kafka":
         for key in ("exams.event_bus.kafka.bootstrap_servers", "exams.event_bus.kafka.schema_registry_url"):
             if not values[key]:
-                raise SettingsError(f"Missing setting {key!r} (required with exams.event_bus.backend = kafka; "
-                                    f"environment variable {SETTINGS[key].env}).")
-    return Settings(values)
+                raise _required_with(key, "exams.event_bus.backend = kafka")
+    # Legacy edx-proctoring forwarding (docs/lms.md).
+    if values["exams.lms.oauth_client_id"] and not values["exams.lms.oauth_client_secret"]:
+        raise _required_with("exams.lms.oauth_client_secret", "exams.lms.oauth_client_id")
+    # Learner emails (docs/lms.md).
+    email = values["exams.email.backend"]
+    if email != "none" and not values["exams.email.from_address"]:
+        raise _required_with("exams.email.from_address", f"exams.email.backend = {email}")
+    if email == "smtp" and values["exams.email.smtp_use_tls"] and values["exams.email.smtp_use_ssl"]:
+        raise SettingsError("Settings 'exams.email.smtp_use_tls' (STARTTLS) and 'exams.email.smtp_use_ssl' "
+                            "(implicit TLS) exclude each other.")
+
+
+def require_role_events(settings: Settings) -> None:
+    """Course access role events are read from Redis only: refuse to start a role consumer otherwise."""
+    if settings["exams.event_bus.backend"] == "kafka":
+        raise SettingsError("Course access role events are read from Redis only; with exams.event_bus.backend = "
+                            "kafka there is no role consumer (docs/events.md).")
 
 
 def reference_table() -> str:
