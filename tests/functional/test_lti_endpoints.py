@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from exams.adapters.lti import JwcryptoLtiPlatform, UrllibKeysetFetcher
 from exams.adapters.sql import tables
-from exams.container import run_in_transaction
+from exams.units import run_in_transaction
 from exams.domain.exams import ExamType
 from tests.conftest import auth, make_token
 from tests.functional.test_lti_support import (  # noqa: F401 (fixtures)
@@ -283,7 +283,7 @@ def fetching_platform(wsgi, clock):
     """The production adapter, fetching over http for this loopback test (a one-line override)."""
     fetcher = UrllibKeysetFetcher(timeout=0.5, max_bytes=64 * 1024, allowed_schemes=("http",))
     wsgi.container.lti_platform.override(providers.Object(JwcryptoLtiPlatform(
-        ROOT, clock=lambda: clock.now().timestamp(), keyset_fetcher=fetcher)))
+        ROOT, clock=clock, keyset_fetcher=fetcher)))
     yield
     wsgi.container.lti_platform.reset_override()
 

@@ -14,6 +14,7 @@ from exams.adapters.sql.lti_repositories import LtiRepositories
 from exams.domain.errors import Conflict
 from exams.ports.lti import MESSAGE_END_ASSESSMENT, MESSAGE_START_PROCTORING, ToolRegistration
 from exams.ports.lti_store import LaunchState
+from tests.fakes import FakeClock
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -107,23 +108,23 @@ def test_a_registration_survives_a_new_session(session_factory):
 
 
 def test_a_nonce_is_usable_once_until_it_expires(session):
-    nonces = LtiRepositories(session, now=lambda: NOW).nonces
+    nonces = LtiRepositories(session, clock=FakeClock(NOW)).nonces
     assert nonces.use("lti:abc", NOW + timedelta(minutes=5)) is True
     assert nonces.use("lti:abc", NOW + timedelta(minutes=5)) is False
     assert nonces.use("lti:other", NOW + timedelta(minutes=5)) is True
 
 
 def test_an_expired_nonce_may_be_used_again_by_one_caller(session):
-    clock = {"now": NOW}
-    nonces = LtiRepositories(session, now=lambda: clock["now"]).nonces
+    clock = FakeClock(NOW)
+    nonces = LtiRepositories(session, clock=clock).nonces
     assert nonces.use("lti:abc", NOW + timedelta(minutes=5))
-    clock["now"] = NOW + timedelta(minutes=6)
+    clock.set(NOW + timedelta(minutes=6))
     assert nonces.use("lti:abc", NOW + timedelta(minutes=20)) is True
     assert nonces.use("lti:abc", NOW + timedelta(minutes=20)) is False
 
 
 def test_purging_forgets_only_expired_nonces(session):
-    nonces = LtiRepositories(session, now=lambda: NOW).nonces
+    nonces = LtiRepositories(session, clock=FakeClock(NOW)).nonces
     nonces.use("old", NOW - timedelta(seconds=1))
     nonces.use("new", NOW + timedelta(minutes=1))
     assert nonces.purge_expired(NOW) == 1
@@ -145,10 +146,10 @@ def test_of_two_concurrent_transactions_using_one_nonce_exactly_one_wins(session
     second = session_factory()
     results = {}
     try:
-        results["first"] = LtiRepositories(first, now=lambda: NOW).nonces.use("race", NOW + timedelta(minutes=5))
+        results["first"] = LtiRepositories(first, clock=FakeClock(NOW)).nonces.use("race", NOW + timedelta(minutes=5))
 
         def other():
-            results["second"] = LtiRepositories(second, now=lambda: NOW).nonces.use(
+            results["second"] = LtiRepositories(second, clock=FakeClock(NOW)).nonces.use(
                 "race", NOW + timedelta(minutes=5))
             second.commit()
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Mapping, Protocol, Sequence
 
+from exams.ports.clock import SYSTEM_CLOCK
+
 # --- event types and topics ---------------------------------------------------------------------------------------
 
 EXAM_ATTEMPT_SUBMITTED = "org.openedx.learning.exam.attempt.submitted.v1"
@@ -129,7 +131,7 @@ class ExamAttemptEvent:
     exam_type: str
     requesting_user: EventUser | None = None
     event_id: uuid.UUID = field(default_factory=uuid.uuid4)
-    time: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    time: datetime = field(default_factory=SYSTEM_CLOCK.now)
     source: str = DEFAULT_SOURCE
     sourcehost: str = field(default_factory=socket.gethostname)
     sourcelib: str = DEFAULT_SOURCELIB
@@ -171,7 +173,7 @@ class CourseAccessRoleEvent:
     course_key: str
     role: str
     event_id: uuid.UUID = field(default_factory=uuid.uuid4)
-    time: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    time: datetime = field(default_factory=SYSTEM_CLOCK.now)
     source: str = "openedx/lms/web"
     sourcehost: str = field(default_factory=socket.gethostname)
     sourcelib: str = DEFAULT_SOURCELIB

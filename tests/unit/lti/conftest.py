@@ -6,7 +6,7 @@ import base64
 import json
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -32,6 +32,16 @@ class FixedClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class PlatformClock:
+    """The clock port (exams.ports.clock) reading a FixedClock's epoch seconds."""
+
+    def __init__(self, fixed: FixedClock) -> None:
+        self.fixed = fixed
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.fixed.now, tz=timezone.utc)
 
 
 class FakeNonceStore:
@@ -163,7 +173,7 @@ def fetcher(tool_a_key, tool_b_key) -> FakeKeysetFetcher:
 
 @pytest.fixture
 def platform(clock, fetcher) -> JwcryptoLtiPlatform:
-    return JwcryptoLtiPlatform(ISSUER, platform_name="Open edX Exams", clock=clock, keyset_fetcher=fetcher)
+    return JwcryptoLtiPlatform(ISSUER, platform_name="Open edX Exams", clock=PlatformClock(clock), keyset_fetcher=fetcher)
 
 
 def rejected_with(excinfo: pytest.ExceptionInfo[LaunchRejected], code: RejectionCode) -> bool:

@@ -14,7 +14,7 @@ import pytest
 from exams.adapters.lti import JwcryptoLtiPlatform, UrllibKeysetFetcher
 from exams.ports.lti import KeysetFetcher, LaunchRejected, RejectionCode
 
-from .conftest import ISSUER, FakeNonceStore, FixedClock
+from .conftest import ISSUER, FakeNonceStore, FixedClock, PlatformClock
 from .test_start_assessment import EXPECTED, start_assessment_claims
 
 JWKS = {"keys": [{"kty": "RSA", "kid": "k1", "n": "AQAB", "e": "AQAB"}]}
@@ -201,14 +201,14 @@ def test_a_cached_keyset_survives_a_short_outage(server):
 
 def test_a_start_assessment_verifies_against_a_keyset_served_over_http(server, registration_a, tool_a_key):
     server.routes["/tool-a-jwks"] = lambda h: send(h, json.dumps(tool_a_key.jwks()).encode())
-    platform = JwcryptoLtiPlatform(ISSUER, clock=FixedClock(), keyset_fetcher=loopback_fetcher())
+    platform = JwcryptoLtiPlatform(ISSUER, clock=PlatformClock(FixedClock()), keyset_fetcher=loopback_fetcher())
     registration = dataclasses.replace(registration_a, tool_jwks_url=server.url("/tool-a-jwks"))
     token = tool_a_key.sign(start_assessment_claims())
     assert platform.verify_start_assessment(registration, token, EXPECTED, FakeNonceStore()).attempt_number == 1
 
 
 def test_a_keyset_outage_is_a_launch_rejection_for_the_platform(server, registration_a, tool_a_key):
-    platform = JwcryptoLtiPlatform(ISSUER, clock=FixedClock(), keyset_fetcher=loopback_fetcher(timeout=0.3))
+    platform = JwcryptoLtiPlatform(ISSUER, clock=PlatformClock(FixedClock()), keyset_fetcher=loopback_fetcher(timeout=0.3))
     registration = dataclasses.replace(registration_a, tool_jwks_url=server.url("/hang"))
     with pytest.raises(LaunchRejected) as excinfo:
         platform.verify_start_assessment(registration, tool_a_key.sign(start_assessment_claims()), EXPECTED, FakeNonceStore())

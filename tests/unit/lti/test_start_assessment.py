@@ -17,7 +17,7 @@ from exams.adapters.lti import JwcryptoLtiPlatform
 from exams.adapters.lti.jose import MAX_TOKEN_LENGTH
 from exams.ports.lti import LaunchRejected, RejectionCode, StartAssessmentExpectation
 
-from .conftest import ISSUER, NOW, FakeNonceStore, b64url, unsigned_token
+from .conftest import ISSUER, NOW, FakeNonceStore, PlatformClock, b64url, unsigned_token
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 LTI_AP = "https://purl.imsglobal.org/spec/lti-ap/claim/"
@@ -219,7 +219,7 @@ def test_p8_a_rotated_tool_key_is_found_by_the_forced_refresh(clock, registratio
         def fetch(self, url, *, refresh=False):
             return tool_b_key.jwks() if refresh else tool_a_key.jwks()
 
-    platform = JwcryptoLtiPlatform(ISSUER, clock=clock, keyset_fetcher=RotatingFetcher())
+    platform = JwcryptoLtiPlatform(ISSUER, clock=PlatformClock(clock), keyset_fetcher=RotatingFetcher())
     platform.verify_start_assessment(registration_a, tool_b_key.sign(start_assessment_claims()), EXPECTED, FakeNonceStore())
 
 

@@ -19,6 +19,7 @@ from typing import Mapping
 
 from exams.adapters.lms import avro
 from exams.adapters.lms.schemas import DATA_FIELDS, TOPICS
+from exams.ports.clock import SYSTEM_CLOCK
 from exams.ports.events import (
     COURSE_ACCESS_ROLE_EVENT_TYPES,
     EXAM_ATTEMPT_EVENT_TYPES,
@@ -260,7 +261,7 @@ def parse_metadata(fields: Mapping, *, fallback_id: uuid.UUID | None = None) -> 
         except ValueError as exc:
             raise EventDecodingError(f"id is not a UUID: {raw_id!r}") from exc
     raw_time = _text(fields, "time")
-    time = datetime.now(timezone.utc) if raw_time is None else parse_time(raw_time)
+    time = SYSTEM_CLOCK.now() if raw_time is None else parse_time(raw_time)
     raw_minor = _text(fields, "minorversion")
     try:
         minorversion = 0 if raw_minor is None else int(raw_minor)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +15,7 @@ from jwcrypto.jwk import JWK
 
 from exams.adapters.lti import jose
 from exams.adapters.lti.keysets import UrllibKeysetFetcher
+from exams.ports.clock import SYSTEM_CLOCK, Clock
 from exams.ports.lti import (
     ACS_ACTIONS,
     LTI_VERSION,
@@ -115,7 +115,7 @@ class JwcryptoLtiPlatform:
 
     `issuer` is our platform issuer (edx-exams `LTI_API_BASE`, byte-identical for drop-in).
     `platform_name` fills the tool_platform claim (guid = uuid5(DNS, name), as edx-exams); None omits it.
-    `clock` returns epoch seconds. `keyset_fetcher` downloads tool JWKS (default: `UrllibKeysetFetcher`).
+    `clock` is the clock port (exams.ports.clock). `keyset_fetcher` downloads tool JWKS (default: `UrllibKeysetFetcher`).
     `leeway_seconds` tolerates clock skew on exp/iat/nbf; `max_tool_token_lifetime` caps exp - iat of
     tool-signed JWTs (P10).
     """
@@ -125,7 +125,7 @@ class JwcryptoLtiPlatform:
         issuer: str,
         *,
         platform_name: str | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         keyset_fetcher: KeysetFetcher | None = None,
         id_token_ttl: int = 3600,
         leeway_seconds: int = 60,
@@ -142,6 +142,9 @@ class JwcryptoLtiPlatform:
         self._max_lifetime = max_tool_token_lifetime
 
     # -- keys -------------------------------------------------------------------------------------
+
+    def _epoch(self) -> float:
+        return self._clock.now().timestamp()
 
     def generate_platform_key(self) -> PlatformKey:
         key, kid = jose.generate_rsa_key()
@@ -284,7 +287,7 @@ class JwcryptoLtiPlatform:
             raise _reject(RejectionCode.INVALID_NONCE, "The authentication request nonce is too long.")
         if not sub or not resource_link_id:
             raise ValueError("sub and resource_link_id are required")
-        now = int(self._clock())
+        now = int(self._epoch())
         resource_link: dict[str, Any] = {"id": resource_link_id}
         if resource_link_title is not None:
             resource_link["title"] = resource_link_title
@@ -479,7 +482,7 @@ class JwcryptoLtiPlatform:
         Returns exp. A single-use value must be remembered until exp + leeway, when the token dies.
         """
         max_lifetime = self._max_lifetime if max_lifetime is None else max_lifetime
-        now = self._clock()
+        now = self._epoch()
         exp = jose.numeric_date(claims, "exp")
         iat = jose.numeric_date(claims, "iat")
         nbf = jose.numeric_date(claims, "nbf")
@@ -508,7 +511,7 @@ class JwcryptoLtiPlatform:
         if not granted or any(not s or " " in s for s in granted):
             raise ValueError("scopes must be non-empty scope strings")
         scope = " ".join(granted)
-        now = int(self._clock())
+        now = int(self._epoch())
         claims = {
             "iss": self.issuer,
             "aud": self.issuer,

@@ -8,25 +8,17 @@ transaction can win. Both hold across processes and under concurrency.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-from typing import Callable
 
 from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from exams.domain.errors import Conflict
+from exams.ports.clock import SYSTEM_CLOCK, Clock
 from exams.ports.lti import DEFAULT_DEPLOYMENT_ID, MESSAGE_START_PROCTORING, ToolRegistration
 from exams.ports.lti_store import LaunchState
 
 from . import tables as t
-
-Now = Callable[[], datetime]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
 
 def _registration(row) -> ToolRegistration:
     try:
@@ -59,9 +51,9 @@ def _numeric_id(registration_id: object) -> int | None:
 
 
 class SqlRegistrationRepository:
-    def __init__(self, session: Session, now: Now = _utcnow):
+    def __init__(self, session: Session, clock: Clock = SYSTEM_CLOCK):
         self.session = session
-        self._now = now
+        self._now = clock.now
 
     def get(self, registration_id):
         number = _numeric_id(registration_id)
@@ -107,9 +99,9 @@ def _launch(row) -> LaunchState:
 
 
 class SqlLaunchStateRepository:
-    def __init__(self, session: Session, now: Now = _utcnow):
+    def __init__(self, session: Session, clock: Clock = SYSTEM_CLOCK):
         self.session = session
-        self._now = now
+        self._now = clock.now
 
     def add(self, state):
         registration_id = _numeric_id(state.registration_id)
@@ -177,9 +169,9 @@ class SqlNonceStore:
 
     MAX_KEY_LENGTH = 100
 
-    def __init__(self, session: Session, now: Now = _utcnow):
+    def __init__(self, session: Session, clock: Clock = SYSTEM_CLOCK):
         self.session = session
-        self._now = now
+        self._now = clock.now
 
     def use(self, nonce, expires_at):
         if not isinstance(nonce, str) or not nonce or len(nonce) > self.MAX_KEY_LENGTH:
@@ -211,9 +203,8 @@ class SqlNonceStore:
 class LtiRepositories:
     """The LTI repositories over one session (one unit of work)."""
 
-    def __init__(self, session: Session, now: Now | None = None):
-        now = now or _utcnow
+    def __init__(self, session: Session, clock: Clock = SYSTEM_CLOCK):
         self.session = session
-        self.registrations = SqlRegistrationRepository(session, now)
-        self.launches = SqlLaunchStateRepository(session, now)
-        self.nonces = SqlNonceStore(session, now)
+        self.registrations = SqlRegistrationRepository(session, clock)
+        self.launches = SqlLaunchStateRepository(session, clock)
+        self.nonces = SqlNonceStore(session, clock)

@@ -6,7 +6,6 @@ as ``Conflict`` rather than at commit time.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Iterable
 
@@ -20,6 +19,7 @@ from exams.domain.errors import Conflict
 from exams.domain.exams import CourseConfig, Exam, ExamType, Provider
 from exams.domain.reviews import REVIEW_ACTION, ControlResult
 from exams.domain.users import User
+from exams.ports.clock import SYSTEM_CLOCK, Clock
 
 from . import tables as t
 
@@ -58,10 +58,6 @@ _ALLOWANCE_FOR_USER_EXAM = select(t.allowances).where(t.allowances.c.user_id == 
                                                       t.allowances.c.exam_id == bindparam("exam_id"))
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def _upsert(session: Session, table, values: dict, keys: list[str], update_cols: list[str] | None,
             returning=None):
     """INSERT ... ON CONFLICT (keys) DO UPDATE/NOTHING on PostgreSQL and SQLite.
@@ -86,8 +82,9 @@ def _upsert(session: Session, table, values: dict, keys: list[str], update_cols:
 
 
 class _Repo:
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, clock: Clock = SYSTEM_CLOCK):
         self.session = session
+        self._now = clock.now
 
     def _one(self, stmt, params=None):
         return self.session.execute(stmt, params).first()
@@ -118,7 +115,7 @@ class SqlUserRepository(_Repo):
         return _user(row) if row else None
 
     def ensure(self, user):
-        now = _now()
+        now = self._now()
         # ON CONFLICT DO NOTHING: two first requests of a new learner both succeed.
         _upsert(self.session, t.users, dict(
             username=user.username, email=user.email, full_name=user.full_name, lms_user_id=user.lms_user_id,
@@ -129,7 +126,7 @@ class SqlUserRepository(_Repo):
     def save(self, user):
         self.session.execute(update(t.users).where(t.users.c.id == user.id).values(
             email=user.email, full_name=user.full_name, lms_user_id=user.lms_user_id,
-            is_staff=user.is_staff, is_active=user.is_active, modified=_now()))
+            is_staff=user.is_staff, is_active=user.is_active, modified=self._now()))
 
 
 class SqlStaffRoleRepository(_Repo):
@@ -145,7 +142,7 @@ class SqlStaffRoleRepository(_Repo):
         if self._one(select(t.course_staff_roles.c.id).where(self._match(user_id, course_id, role))):
             return False
         result = _upsert(self.session, t.course_staff_roles,
-                         dict(user_id=user_id, course_id=course_id, role=role, created=_now()),
+                         dict(user_id=user_id, course_id=course_id, role=role, created=self._now()),
                          ["user_id", "course_id", "role"], None, returning=t.course_staff_roles.c.id)
         return result.first() is not None
 
@@ -183,7 +180,7 @@ class SqlProviderRepository(_Repo):
         return [_provider(r) for r in self.session.execute(stmt)]
 
     def add(self, provider):
-        now = _now()
+        now = self._now()
         try:
             new_id = self.session.execute(insert(t.providers).values(
                 name=provider.name, verbose_name=provider.verbose_name,
@@ -199,7 +196,7 @@ class SqlProviderRepository(_Repo):
             verbose_name=provider.verbose_name, lti_configuration_id=provider.lti_configuration_id,
             org_key=provider.org_key, tech_support_phone=provider.tech_support_phone,
             tech_support_email=provider.tech_support_email, tech_support_url=provider.tech_support_url,
-            modified=_now()))
+            modified=self._now()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,7 +244,7 @@ class SqlExamRepository(_Repo):
     # No savepoints: a Conflict fails the use case and the whole transaction is rolled back. (On SQLite a
     # savepoint that opens the transaction commits when released, outside the request's transaction.)
     def add(self, exam):
-        now = _now()
+        now = self._now()
         try:
             exam.id = self.session.execute(
                 insert(t.exams).values(**_exam_values(exam), created=now, modified=now)).inserted_primary_key[0]
@@ -258,7 +255,7 @@ class SqlExamRepository(_Repo):
     def save(self, exam):
         try:
             self.session.execute(update(t.exams).where(t.exams.c.id == exam.id).values(
-                **_exam_values(exam), modified=_now()))
+                **_exam_values(exam), modified=self._now()))
         except IntegrityError:
             raise Conflict(f"An active exam already exists for content_id={exam.content_id}.") from None
 
@@ -272,7 +269,7 @@ class SqlCourseConfigRepository(_Repo):
                             escalation_email=row.escalation_email, allow_opt_out=row.allow_opt_out)
 
     def put(self, config):
-        now = _now()
+        now = self._now()
         _upsert(self.session, t.course_configs, dict(
             course_id=config.course_id, provider_id=config.provider_id, escalation_email=config.escalation_email,
             allow_opt_out=config.allow_opt_out, created=now, modified=now),
@@ -323,14 +320,14 @@ class SqlAttemptRepository(_Repo):
     def _values(self, a: Attempt) -> dict:
         return dict(status=a.status.value, start_time=a.start_time, end_time=a.end_time,
                     allowed_time_limit_mins=a.allowed_time_limit_mins, deadline=a.deadline(),
-                    modified=a.modified or _now())
+                    modified=a.modified or self._now())
 
     def add(self, attempt):
         # No savepoint: on a conflict the use case fails and the whole transaction is rolled back.
         try:
             attempt.id = self.session.execute(insert(t.attempts).values(
                 user_id=attempt.user_id, exam_id=attempt.exam_id, attempt_number=attempt.attempt_number,
-                created=attempt.created or _now(), **self._values(attempt))).inserted_primary_key[0]
+                created=attempt.created or self._now(), **self._values(attempt))).inserted_primary_key[0]
         except IntegrityError:
             raise Conflict("The learner already has an attempt at this exam.") from None
         self._record(attempt)
@@ -417,7 +414,7 @@ class SqlAllowanceRepository(_Repo):
                       exam_type=ExamType(r.exam_type), time_limit_mins=r.time_limit_mins)) for r in rows]
 
     def upsert(self, allowances: Iterable[Allowance]):
-        now = _now()
+        now = self._now()
         for allowance in allowances:
             _upsert(self.session, t.allowances, dict(
                 user_id=allowance.user_id, exam_id=allowance.exam_id, extra_time_mins=allowance.extra_time_mins,
@@ -436,7 +433,7 @@ class SqlControlResultRepository(_Repo):
     def add(self, result):
         new_id = self.session.execute(insert(t.control_results).values(
             attempt_id=result.attempt_id, action_type=result.action_type, incident_time=result.incident_time,
-            severity=result.severity, reason_code=result.reason_code, created=_now())).inserted_primary_key[0]
+            severity=result.severity, reason_code=result.reason_code, created=self._now())).inserted_primary_key[0]
         return ControlResult(new_id, result.attempt_id, result.action_type, result.incident_time,
                              result.severity, result.reason_code)
 
@@ -458,16 +455,16 @@ class SqlControlResultRepository(_Repo):
 class SqlRepositories:
     """All repositories over one session (one unit of work)."""
 
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, clock: Clock = SYSTEM_CLOCK):
         self.session = session
-        self.users = SqlUserRepository(session)
-        self.staff_roles = SqlStaffRoleRepository(session)
-        self.providers = SqlProviderRepository(session)
-        self.exams = SqlExamRepository(session)
-        self.configs = SqlCourseConfigRepository(session)
-        self.attempts = SqlAttemptRepository(session)
-        self.allowances = SqlAllowanceRepository(session)
-        self.control_results = SqlControlResultRepository(session)
+        self.users = SqlUserRepository(session, clock)
+        self.staff_roles = SqlStaffRoleRepository(session, clock)
+        self.providers = SqlProviderRepository(session, clock)
+        self.exams = SqlExamRepository(session, clock)
+        self.configs = SqlCourseConfigRepository(session, clock)
+        self.attempts = SqlAttemptRepository(session, clock)
+        self.allowances = SqlAllowanceRepository(session, clock)
+        self.control_results = SqlControlResultRepository(session, clock)
 
     def ping(self) -> None:
         self.session.execute(text("SELECT 1"))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from typing import Any
 
 from jwcrypto import jwk, jws
+
+from exams.ports.clock import SYSTEM_CLOCK, Clock
 
 TOKEN_VERSION = "1.2.0"
 
@@ -32,16 +33,16 @@ def load_or_create_key(path: str) -> dict:
 
 
 class JwcryptoAccessTokenSigner:
-    def __init__(self, private_jwk: dict, issuer: str, now=time.time):
+    def __init__(self, private_jwk: dict, issuer: str, clock: Clock = SYSTEM_CLOCK):
         self._key = jwk.JWK(**private_jwk)
         if not self._key.has_private or self._key["kty"] != "RSA":
             raise ValueError("the exam access token key must be a private RSA JWK")
         self._kid = private_jwk.get("kid") or self._key.thumbprint()
         self._issuer = issuer
-        self._now = now
+        self._clock = clock
 
     def sign(self, lms_user_id: int | None, expires_in: float, claims: dict[str, Any]) -> str:
-        issued = int(self._now())
+        issued = int(self._clock.now().timestamp())
         payload = {"lms_user_id": lms_user_id, "exp": issued + expires_in, "iat": issued, "iss": self._issuer,
                    "version": TOKEN_VERSION, **claims}
         token = jws.JWS(json.dumps(payload).encode())

@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import threading
-import time
 from collections import OrderedDict
 from typing import Any
 
@@ -15,6 +14,7 @@ from jwcrypto import jwk, jws
 from jwcrypto.common import JWException
 
 from exams.ports.auth import InvalidToken, TokenExpired
+from exams.ports.clock import SYSTEM_CLOCK, Clock
 
 HMAC_ALGS = ("HS256",)
 RSA_ALGS = ("RS256", "RS512")
@@ -36,11 +36,11 @@ class JwcryptoJwtVerifier:
     """
 
     def __init__(self, *, issuer: str, audience: str, secret_key: str = "", public_jwks: dict | None = None,
-                 leeway: int = 1, cache_size: int = 20000, now=time.time):
+                 leeway: int = 1, cache_size: int = 20000, clock: Clock = SYSTEM_CLOCK):
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway
-        self._now = now
+        self._clock = clock
         self._hmac_secret = secret_key.encode() if secret_key else None
         self._rsa_keys = jwk.JWKSet.from_json(json.dumps(public_jwks)) if public_jwks else None
         self._cache: OrderedDict[str, dict] = OrderedDict()
@@ -117,7 +117,7 @@ class JwcryptoJwtVerifier:
         exp = claims.get("exp")
         if not isinstance(exp, (int, float)) or isinstance(exp, bool):
             raise InvalidToken()
-        if exp + self.leeway < self._now():
+        if exp + self.leeway < self._clock.now().timestamp():
             raise TokenExpired()
         if claims.get("iss") != self.issuer:
             raise InvalidToken()
