@@ -11,7 +11,8 @@ from exams.domain.attempts import Attempt, AttemptStatus, StatusChange
 from exams.domain.exams import CourseConfig, Exam, ExamType
 from exams.domain.users import User
 from exams.ports.mail import MailDeliveryError, MailMessage, OutboxStatus, QueuedMail
-from exams.services.mail import LearnerEmails, MailDelivery
+from exams.delivery.mail import MailDelivery
+from exams.services.mail import LearnerEmails
 from tests.fakes import FakeClock
 
 S = AttemptStatus
