@@ -1,22 +1,25 @@
-"""Forwarding to edx-proctoring in the LMS for courses with no proctoring provider here (edx-exams.md §6.9).
+"""Forwarding to edx-proctoring in the LMS for the courses it still serves (edx-exams.md §6.7, §6.9).
 
-The views call these helpers after their own authentication and permission checks (as edx-exams'
-legacy views check the same permissions). Each returns None when the request is answered locally:
-forwarding is not configured (no OAuth2 client), or the course has a provider here. Otherwise the
-response carries edx-proctoring's status and JSON. An LMS that is down or refuses our credentials gives
-503 or 502 with a ``detail``, never a 500.
+One seam: ``request.services.legacy`` (exams.services.legacy) decides whether a course belongs to
+edx-proctoring and asks it; here each forwarded route gets a second view, chosen by the ``edx_proctoring``
+view predicate before the local view is tried. The local views know nothing of it. Each forwarding view makes
+the same authentication and permission checks as the local one (as edx-exams' legacy views do), then passes
+edx-proctoring's status and JSON through. An LMS that is down or refuses our credentials gives 503 or 502
+with a ``detail``, never a 500.
 """
 
 from __future__ import annotations
 
 import logging
 
-from exams.domain.attempts import Attempt
-from exams.domain.exams import ExamType
-from exams.domain.users import User
-from exams.ports.legacy import INVALID_JSON, LegacyProctoring, LegacyResponse, LegacyUnavailable
+from pyramid.view import view_config
 
-from .errors import ApiError
+from exams.ports.legacy import LegacyResponse, LegacyUnavailable
+
+from . import views_attempts, views_courses
+from .auth import require_user
+from .errors import ApiError, compact_json
+from .request_data import path_int, path_text, query_text
 
 log = logging.getLogger(__name__)
 
@@ -24,16 +27,35 @@ LMS_DOWN = "edx-proctoring in the LMS could not be reached; try again later."
 LMS_REFUSED = "edx-proctoring in the LMS did not give a usable answer."
 
 
-def _client(request) -> LegacyProctoring | None:
-    return request.services.legacy_proctoring
+class EdxProctoringPredicate:
+    """``edx_proctoring="course"``: the route's course belongs to edx-proctoring.
+    ``edx_proctoring="any course"``: forwarding is configured (the learner's timer names no course)."""
+
+    def __init__(self, value: str, config):
+        if value not in ("course", "any course"):
+            raise ValueError(f"edx_proctoring predicate: {value!r}")
+        self.value = value
+
+    def text(self) -> str:
+        return f"edx_proctoring = {self.value}"
+
+    phash = text
+
+    def __call__(self, context, request) -> bool:
+        legacy = request.services.legacy
+        if not legacy.enabled:
+            return False
+        if self.value == "any course":
+            return True
+        try:
+            course_id = path_text(request, "course_id")
+        except ApiError:  # not a course key: the local view refuses it
+            return False
+        return legacy.owns_course(course_id)
 
 
-def _forwarded_course(request, course_id: str) -> LegacyProctoring | None:
-    """The client, when forwarding is on and the course has no configuration or no provider here."""
-    client = _client(request)
-    if client is None or request.services.exams.is_configured(course_id):
-        return None
-    return client
+def includeme(config) -> None:
+    config.add_view_predicate("edx_proctoring", EdxProctoringPredicate)
 
 
 def _unavailable(exc: LegacyUnavailable) -> ApiError:
@@ -43,12 +65,14 @@ def _unavailable(exc: LegacyUnavailable) -> ApiError:
     return ApiError(503, {"detail": LMS_DOWN, "code": "lms_unavailable"}, {"Retry-After": "30"})
 
 
-def _passthrough(request, answer: LegacyResponse, *, strip: tuple[str, ...] = ()):
+def _passthrough(request, ask):
+    """edx-proctoring's answer to ``ask()`` as our response: its status and its JSON."""
+    try:
+        answer: LegacyResponse = ask()
+    except LegacyUnavailable as exc:
+        raise _unavailable(exc) from None
     if not 200 <= answer.status <= 599:
         raise _unavailable(LegacyUnavailable(f"edx-proctoring answered HTTP {answer.status}", reachable=True))
-    body = answer.body
-    if strip and isinstance(body, dict):
-        body = {k: v for k, v in body.items() if k not in strip}
     response = request.response
     response.status_int = answer.status
     if answer.status in (204, 304):  # no body allowed
@@ -56,22 +80,14 @@ def _passthrough(request, answer: LegacyResponse, *, strip: tuple[str, ...] = ()
         return response
     response.content_type = "application/json"
     response.charset = "utf-8"
-    response.body = request.registry.json_dumps(body)
+    response.body = compact_json(answer.body)
     return response
 
 
-def _call(request, client_call, *args, strip: tuple[str, ...] = ()):
-    try:
-        answer = client_call(*args)
-    except LegacyUnavailable as exc:
-        raise _unavailable(exc) from None
-    return _passthrough(request, answer, strip=strip)
-
-
-def exam_list(request, course_id: str):
-    """GET of the course's exams: edx-exams answers 404 ``[]`` for a forwarded course (nothing is asked)."""
-    if _forwarded_course(request, course_id) is None:
-        return None
+@view_config(route_name="course_exams", request_method="GET", edx_proctoring="course")
+def exam_list(request):
+    """edx-exams answers 404 ``[]`` for a forwarded course (nothing is asked)."""
+    views_courses.course_staff(request, path_text(request, "course_id"))
     response = request.response
     response.status_int = 404
     response.content_type = "application/json"
@@ -79,65 +95,58 @@ def exam_list(request, course_id: str):
     return response
 
 
-def exam_registration(request, course_id: str, items: list):
+@view_config(route_name="course_exams", request_method="PATCH", edx_proctoring="course")
+def exam_registration(request):
     """Studio's PATCH, with ``is_proctored``/``is_practice_exam`` added to items of a known exam type."""
-    client = _forwarded_course(request, course_id)
-    if client is None:
-        return None
-    forwarded = []
-    for item in items:
-        if isinstance(item, dict):
-            try:
-                exam_type = ExamType(item.get("exam_type"))
-            except ValueError:
-                pass
-            else:
-                item = {**item, "is_proctored": exam_type.is_proctored, "is_practice_exam": exam_type.is_practice}
-        forwarded.append(item)
-    return _call(request, client.register_exams, course_id, forwarded)
+    course_id = path_text(request, "course_id")
+    views_courses.course_staff(request, course_id)
+    items = views_courses.exam_items(request)
+    return _passthrough(request, lambda: request.services.legacy.register_exams(course_id, items))
 
 
-def student_exam(request, user: User, course_id: str, content_id: str):
+@view_config(route_name="student_exam", request_method="GET", edx_proctoring="course")
+def student_exam(request):
     """The learner's exam view; edx-proctoring's ``active_attempt`` is left out, as edx-exams does."""
-    client = _forwarded_course(request, course_id)
-    if client is None or user.lms_user_id is None:
-        # Without an LMS user id edx-proctoring cannot tell whose attempt to give: answer locally.
-        return None
-    return _call(request, client.student_exam_attempt, course_id, content_id, user.lms_user_id,
-                 strip=("active_attempt",))
-
-
-def provider_settings(request, course_id: str, exam_id: int):
-    client = _forwarded_course(request, course_id)
-    if client is None:
-        return None
-    return _call(request, client.proctoring_settings, exam_id)
-
-
-def onboarding(request, course_id: str):
-    """The course-home onboarding panel; the ``username`` query parameter is passed on."""
-    client = _forwarded_course(request, course_id)
-    if client is None:
-        return None
-    return _call(request, client.onboarding_status, course_id, request.GET.get("username") or None)
-
-
-def active_attempt(request, user: User, attempt: Attempt | None) -> dict | None:
-    """edx-proctoring's active attempt of the learner, when there is no local attempt in progress.
-
-    Asked for every course (the learner's timer does not say which), as edx-exams does (§6.7 step 4);
-    a non-empty dict answered with 200 wins. Unlike edx-exams, an LMS that cannot be reached (or that
-    answers something other than a JSON object) leaves the local answer standing instead of a 500:
-    an edx-proctoring answer with an error status is already ignored the same way.
-    """
-    client = _client(request)
-    if client is None or user.lms_user_id is None or (attempt is not None and attempt.status.is_in_progress):
-        return None
+    user = require_user(request)
+    course_id, content_id = path_text(request, "course_id"), path_text(request, "content_id")
     try:
-        answer = client.active_attempt(user.lms_user_id)
+        answer = request.services.legacy.student_exam(user, course_id, content_id)
+    except LegacyUnavailable as exc:
+        raise _unavailable(exc) from None
+    if answer is None:  # no LMS user id: edx-proctoring cannot tell whose attempt to give
+        return views_attempts.student_exam(request)
+    return _passthrough(request, lambda: answer)
+
+
+@view_config(route_name="provider_settings", request_method="GET", edx_proctoring="course")
+def provider_settings(request):
+    require_user(request)
+    path_text(request, "course_id")
+    exam_id = path_int(request, "exam_id")
+    return _passthrough(request, lambda: request.services.legacy.provider_settings(exam_id))
+
+
+@view_config(route_name="onboarding", request_method="GET", edx_proctoring="course")
+def onboarding(request):
+    """The course-home onboarding panel; the ``username`` query parameter is passed on."""
+    require_user(request)
+    course_id = path_text(request, "course_id")
+    return _passthrough(request, lambda: request.services.legacy.onboarding(
+        course_id, request.GET.get("username") or None))
+
+
+@view_config(route_name="latest_attempt", request_method="GET", renderer="json", edx_proctoring="any course")
+def latest_attempt(request):
+    """edx-proctoring's active attempt of the learner wins when there is none in progress here (§6.7 step 4).
+
+    Unlike edx-exams, an LMS that cannot be reached (or that answers something other than a JSON object)
+    leaves the local answer standing instead of a 500.
+    """
+    user = require_user(request)
+    attempt, exam = request.services.attempts.latest(user, query_text(request, "content_id"))
+    try:
+        answer = request.services.legacy.active_attempt(user, attempt)
     except LegacyUnavailable as exc:
         log.warning("edx-proctoring active attempt not asked: %s", exc.reason)
-        return None
-    if answer.status == 200 and isinstance(answer.body, dict) and answer.body and answer.body != INVALID_JSON:
-        return answer.body
-    return None
+        answer = None
+    return answer if answer is not None else views_attempts.latest_answer(request, attempt, exam)

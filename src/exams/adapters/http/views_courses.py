@@ -8,7 +8,7 @@ from pyramid.view import view_config
 from exams.domain.errors import Rejected
 from exams.domain.exams import ExamSpec, ExamType
 
-from . import legacy, presenters
+from . import presenters
 from .auth import require_user
 from .errors import ApiError, forbidden, invalid_data
 from .request_data import json_body, path_text, query_text
@@ -22,15 +22,19 @@ def course_staff(request, course_id: str):
     return user
 
 
+def exam_items(request) -> list:
+    """Studio's exam list: the body must be a JSON list."""
+    items = json_body(request)
+    if not isinstance(items, list):
+        kind = "null" if items is None else type(items).__name__
+        raise invalid_data({"non_field_errors": [f'Expected a list of items but got type "{kind}".']})
+    return items
+
+
 @view_config(route_name="course_exams", request_method="GET", renderer="json")
 def list_course_exams(request):
     course_id = path_text(request, "course_id")
     course_staff(request, course_id)
-    # -- legacy edx-proctoring forwarding (adapters/http/legacy.py) --
-    forwarded = legacy.exam_list(request, course_id)
-    if forwarded is not None:
-        return forwarded
-    # --
     return [presenters.exam(e) for e in request.services.exams.active_exams(course_id)]
 
 
@@ -38,15 +42,7 @@ def list_course_exams(request):
 def register_course_exams(request):
     course_id = path_text(request, "course_id")
     course_staff(request, course_id)
-    items = json_body(request)
-    if not isinstance(items, list):
-        kind = "null" if items is None else type(items).__name__
-        raise invalid_data({"non_field_errors": [f'Expected a list of items but got type "{kind}".']})
-    # -- legacy edx-proctoring forwarding (adapters/http/legacy.py) --
-    forwarded = legacy.exam_registration(request, course_id, items)
-    if forwarded is not None:
-        return forwarded
-    # --
+    items = exam_items(request)
     schema = exam_item_schema()
     errors, specs, seen = [], [], set()
     for data, error in deserialize_each(schema, items):
