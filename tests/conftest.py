@@ -148,11 +148,13 @@ def wsgi(database_url, clock):
 
 
 @pytest.fixture
-def outcomes(wsgi):
+def outcomes(wsgi, monkeypatch):
+    """Records what the use cases hand to the outcome port (instead of the event outbox and emails)."""
+    from exams.units import Services
+
     recorder = RecordingOutcomes()
-    wsgi.container.outcomes.override(providers.Object(recorder))
-    yield recorder
-    wsgi.container.outcomes.reset_override()
+    monkeypatch.setattr(Services, "outcomes", recorder)
+    return recorder
 
 
 @pytest.fixture

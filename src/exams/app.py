@@ -3,45 +3,40 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
 from pyramid.config import Configurator
 
 from exams import settings as settings_module
-from exams.container import Container, Services, build_container, build_relay, database_is_up, run_in_transaction
+from exams.adapters.http import RUNTIME, HttpRuntime
+from exams.adapters.sql.session import database_reachable, session_in_transaction
+from exams.container import Container, build_container
+from exams.units import Services, build_relay, run_in_transaction
 
 log = logging.getLogger(__name__)
 
 
-def _resolve_paths(raw: dict, here: str | None) -> dict:
-    """Relative file settings are relative to the ini file's folder."""
-    if here:
-        key_file = raw.get("exams.access_token.key_file", "var/access-token-key.json")
-        if not os.path.isabs(key_file):
-            raw = {**raw, "exams.access_token.key_file": os.path.join(here, key_file)}
-        mail_dir = raw.get("exams.email.file_dir", "var/mail")
-        if not os.path.isabs(mail_dir):
-            raw = {**raw, "exams.email.file_dir": os.path.join(here, mail_dir)}
-    return raw
-
-
 def main(global_config, container: Container | None = None, **raw_settings):
     """The WSGI app for PasteDeploy (``pserve development.ini``); tests may pass a prepared container."""
-    raw_settings = _resolve_paths(raw_settings, (global_config or {}).get("here"))
+    raw_settings = settings_module.resolve_paths(raw_settings, (global_config or {}).get("here"))
     settings = settings_module.load(raw_settings)
     container = container or build_container(settings)
+    session_factory = container.session_factory()  # built once, before any request
 
-    pyramid_settings = {**raw_settings, "tm.manager_hook": "pyramid_tm.explicit_manager", "tm.annotate_user": "false"}
+    # What the HTTP adapter needs; its includeme turns each into a request method.
+    runtime = HttpRuntime(
+        settings=settings,
+        services=lambda request: Services(container, session_in_transaction(session_factory, request.tm)),
+        jwt_verifier=container.jwt_verifier(),
+        lti_cookie_secret=container.lti_launch_cookie_secret(),
+        lti_form_renderer=container.lti_form_renderer(),
+        database_reachable=lambda: database_reachable(container.engine()),
+    )
+    pyramid_settings = {**raw_settings, "tm.manager_hook": "pyramid_tm.explicit_manager", "tm.annotate_user": "false",
+                        RUNTIME: runtime}
     with Configurator(settings=pyramid_settings) as config:
-        config.registry.container = container
-        config.registry.exams_settings = settings
-        config.registry.jwt_verifier = container.jwt_verifier()
-        config.registry.database_reachable = lambda: database_is_up(container)
         # One transaction per request; views never commit (an error response aborts it).
         config.include("pyramid_tm")
-        config.add_request_method(_dbsession, "dbsession", reify=True)
-        config.add_request_method(lambda r: Services(container, r.dbsession), "services", reify=True)
         config.include("exams.adapters.http")
         app = config.make_wsgi_app()
 
@@ -54,12 +49,6 @@ def main(global_config, container: Container | None = None, **raw_settings):
     if settings["exams.event_bus.relay_in_process"] and settings["exams.event_bus.backend"] != "none":
         start_relay(container, settings["exams.event_bus.relay_interval"])
     return app
-
-
-def _dbsession(request):
-    from exams.adapters.sql.session import session_in_transaction
-
-    return session_in_transaction(request.registry.container.session_factory(), request.tm)
 
 
 def start_sweeper(container: Container, interval: int) -> threading.Thread:

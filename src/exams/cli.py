@@ -18,8 +18,8 @@ from typing import Sequence
 import plaster
 
 from exams import settings as settings_module
-from exams.container import (Container, build_container, build_outbox_operator, build_relay, build_role_consumer,
-                              run_in_transaction)
+from exams.container import Container, build_container
+from exams.units import build_outbox_operator, build_relay, build_role_consumer, run_in_transaction
 from exams.domain.errors import DomainError
 from exams.domain.exams import Provider
 
@@ -33,13 +33,7 @@ def load_settings(config_uri: str) -> settings_module.Settings:
         raise CliError(f"no such ini file: {config_uri}")
     raw = dict(plaster.get_settings(config_uri, "app:main"))
     here = os.path.dirname(os.path.abspath(config_uri.split("#")[0]))
-    key_file = raw.get("exams.access_token.key_file", "var/access-token-key.json")
-    if not os.path.isabs(key_file):
-        raw["exams.access_token.key_file"] = os.path.join(here, key_file)
-    mail_dir = raw.get("exams.email.file_dir", "var/mail")
-    if not os.path.isabs(mail_dir):
-        raw["exams.email.file_dir"] = os.path.join(here, mail_dir)
-    return settings_module.load(raw)
+    return settings_module.load(settings_module.resolve_paths(raw, here))
 
 
 def emit(data) -> None:
@@ -186,7 +180,7 @@ def cmd_expire(args, container, settings) -> None:
 
 # -- learner emails (docs/lms.md) -------------------------------------------------------------------
 def _mail_delivery(container):
-    from exams.container import build_mail_delivery
+    from exams.units import build_mail_delivery
 
     delivery = build_mail_delivery(container)
     if delivery is None:
@@ -301,7 +295,7 @@ def _since(text: str):
 
 
 def _operator_call(fn):
-    from exams.services.events import OperatorError
+    from exams.delivery.operator import OperatorError
 
     try:
         return fn()

@@ -14,7 +14,8 @@ import shlex
 import time
 
 from exams.adapters.tokens.lms_jwt import sign_hs256
-from exams.container import Container, run_in_transaction
+from exams.container import Container
+from exams.units import run_in_transaction
 from exams.domain.exams import ExamSpec, ExamType, Provider
 from exams.domain.users import UserClaims
 from exams.settings import Settings, SettingsError

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from exams import settings as settings_module
 from exams.adapters.sql import tables
 from exams.adapters.sql.migrate import upgrade
-from exams.container import run_in_transaction
+from exams.units import run_in_transaction
 from exams.domain.exams import Exam, ExamType, Provider
 from tests.conftest import app_settings, make_token
 from tests.e2e.lti_tool import ProctoringTool, Served

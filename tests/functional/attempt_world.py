@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from exams.adapters.sql import tables
-from exams.container import run_in_transaction
+from exams.units import run_in_transaction
 from exams.domain.exams import Provider
 from tests.conftest import auth
 

@@ -275,7 +275,7 @@ def set_jwt_cookies(app: TestApp, token: str) -> None:
 
 @pytest.fixture
 def provider(wsgi):
-    from exams.container import run_in_transaction
+    from exams.units import run_in_transaction
     from exams.domain.exams import Provider
 
     return run_in_transaction(wsgi.container, lambda s: s.exams.add_provider(Provider(

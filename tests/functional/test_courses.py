@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import delete
 
 from exams.adapters.sql import tables
-from exams.container import run_in_transaction
+from exams.units import run_in_transaction
 from exams.domain.exams import Provider
 from tests.conftest import auth
 from tests.functional.dbstate import rows, snapshot

@@ -14,7 +14,7 @@ from dependency_injector import providers
 from sqlalchemy import select
 
 from exams.adapters.sql import tables
-from exams.container import run_in_transaction
+from exams.units import run_in_transaction
 from exams.domain.exams import Provider
 from tests.conftest import LEARNING_MFE, app_settings, auth
 from tests.fakes import FakeClock

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 from exams.adapters.lms.wire import decode_message
 from exams.adapters.sql import tables
 from exams.adapters.sql.outbox import SqlOutbox
-from exams.container import build_outbox_operator
+from exams.units import build_outbox_operator
 from exams.ports.events import (EXAM_ATTEMPT_ERRORED, EXAM_ATTEMPT_REJECTED, EXAM_ATTEMPT_RESET,
                                 EXAM_ATTEMPT_SUBMITTED, EXAM_ATTEMPT_VERIFIED, EXAM_ATTEMPT_TOPIC, EventUser)
-from exams.services.events import OperatorError
+from exams.delivery.operator import OperatorError
 from tests.conftest import app_settings, auth
 from tests.fakes import FakeProctoringVendor
 from tests.functional.acs_world import COURSE as ACS_COURSE

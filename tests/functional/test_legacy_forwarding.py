@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from exams.adapters.lms_http import LmsLegacyProctoring
 from exams.adapters.sql import tables
-from exams.container import run_in_transaction
+from exams.units import run_in_transaction
 from exams.domain.exams import Provider
 from exams.ports.legacy import LegacyUnavailable
 from tests.conftest import app_settings, auth

@@ -343,7 +343,7 @@ def test_p17_an_access_token_is_not_accepted_as_a_start_assessment(testapp, wsgi
 
 
 def run_registration(wsgi, registration_id):
-    from exams.container import run_in_transaction
+    from exams.units import run_in_transaction
     return run_in_transaction(wsgi.container, lambda s: s.lti.registration(registration_id))
 
 

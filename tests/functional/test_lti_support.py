@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from exams.adapters.lti import JwcryptoLtiPlatform
 from exams.adapters.sql import tables
-from exams.container import run_in_transaction
+from exams.units import run_in_transaction
 from exams.domain.exams import Exam, ExamType, Provider
 from exams.ports.lti import PlatformKey, ToolRegistration
 from tests.conftest import LEARNING_MFE, auth

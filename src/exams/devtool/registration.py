@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
-from exams.container import Container, run_in_transaction
+from exams.container import Container
+from exams.units import run_in_transaction
 from exams.domain.exams import Provider
 from exams.settings import Settings
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from exams.adapters.sql import tables
 from exams.adapters.sql.outbox import outbox_entry
-from exams.container import build_relay
+from exams.units import build_relay
 from tests.integration.events.conftest import EXAM_STREAM
 from tests.integration.events.flows import course_key, learner, reach, register, usage_key
 from tests.integration.events.test_relay import Crash, ScriptedBus

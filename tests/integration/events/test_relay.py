@@ -15,9 +15,10 @@ from exams.adapters.lms.redis_bus import RedisEventBus
 from exams.adapters.lms.wire import LmsEventEncoder, decode_exam_attempt_entry
 from exams.adapters.sql import tables
 from exams.adapters.sql.outbox import SqlOutbox, outbox_entry
-from exams.container import build_outbox_operator, build_relay, event_transact
+from exams.units import build_outbox_operator, build_relay
 from exams.ports.events import EXAM_ATTEMPT_RESET, EXAM_ATTEMPT_SUBMITTED, BusUnavailable, EventUser
-from exams.services.events import RELAY_LEASE, OperatorError, OutboxRelay
+from exams.delivery.operator import OperatorError
+from exams.delivery.relay import RELAY_LEASE, OutboxRelay
 from tests.integration.events.conftest import EXAM_STREAM
 from tests.integration.events.flows import course_key, learner, reach, register
 
@@ -333,7 +334,7 @@ def test_published_events_are_purged_after_the_retention_days_and_never_before(s
 
 
 def test_the_lease_row_is_taken_by_compare_and_set(shared_bus_app, engine, clock):
-    transact = event_transact(shared_bus_app.app.container)
+    transact = shared_bus_app.app.container.event_transactions()
     now = clock.freeze()
 
     assert transact(lambda u: u.outbox.acquire_lease(RELAY_LEASE, "a", now, 30))

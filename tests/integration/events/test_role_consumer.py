@@ -12,7 +12,7 @@ from sqlalchemy import select
 from exams import cli
 from exams.adapters.lms.wire import encode_event, redis_fields
 from exams.adapters.sql import tables
-from exams.container import build_role_consumer
+from exams.units import build_role_consumer
 from exams.ports.events import COURSE_ACCESS_ROLE_ADDED, COURSE_ACCESS_ROLE_REMOVED, CourseAccessRoleEvent, EventUser
 from tests.conftest import auth
 from tests.integration.events.conftest import PREFIX, ROLE_STREAM

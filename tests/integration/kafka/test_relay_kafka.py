@@ -7,7 +7,7 @@ import pytest
 from dependency_injector import providers
 from webtest import TestApp
 
-from exams.container import build_relay
+from exams.units import build_relay
 from exams.ports.events import EXAM_ATTEMPT_SUBMITTED
 from tests.conftest import app_settings
 from tests.integration.events.flows import course_key, learner, reach, register

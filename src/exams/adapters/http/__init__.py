@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 from pyramid.config import Configurator
 from pyramid.renderers import JSON
 
 from .auth import authenticate
+from .runtime import RUNTIME, HttpRuntime
+
+__all__ = ["HttpRuntime", "RUNTIME", "includeme"]
+
 
 # Course keys: "course-v1:org+course+run" or the old "org/course/run"; "+" is literal in paths.
 COURSE = r"{course_id:(?:[^/+]+(?:/|\+)[^/+]+(?:/|\+)[^/?]+)|(?:[A-Za-z0-9\-_:]+)}"
@@ -35,14 +37,14 @@ API_ROUTES = [
 ]
 
 
-def compact_json(value) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
 def includeme(config: Configurator) -> None:
-    config.registry.json_dumps = compact_json
+    runtime: HttpRuntime = config.registry.settings[RUNTIME]
     renderer = JSON(separators=(",", ":"))
     config.add_renderer("json", renderer)
+    config.add_request_method(lambda request: runtime.settings, "settings", reify=True)
+    config.add_request_method(runtime.services, "services", reify=True)
+    config.add_request_method(lambda request: runtime.jwt_verifier, "jwt_verifier", reify=True)
+    config.add_request_method(lambda request: runtime.database_reachable(), "database_reachable")
     config.add_request_method(authenticate, "user", reify=True)
     config.add_tween("exams.adapters.http.cors.body_limit_tween_factory")
     config.add_tween("exams.adapters.http.cors.cors_tween_factory")
@@ -50,6 +52,7 @@ def includeme(config: Configurator) -> None:
         config.add_route(name, pattern)
         # Tried last (it has no predicates): any other method gets a 405 with an Allow header.
         config.add_view(method_not_allowed(methods), route_name=name)
+    config.include(".legacy")  # the edx_proctoring view predicate: forwarding to edx-proctoring
     config.include(".views_lti")  # LTI proctoring routes (their own list)
     config.include(".views_acs")
     config.scan("exams.adapters.http")

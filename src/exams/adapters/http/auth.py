@@ -81,8 +81,8 @@ def _csrf_ok(request) -> bool:
         return False
     origin = request.headers.get("Origin")
     if origin:
-        trusted = request.registry.exams_settings["exams.csrf.trusted_origins"] or \
-            request.registry.exams_settings["exams.cors.origins"]
+        trusted = request.settings["exams.csrf.trusted_origins"] or \
+            request.settings["exams.cors.origins"]
         own = f"{request.scheme}://{request.host}"
         try:
             parts = urlsplit(origin)
@@ -112,7 +112,7 @@ def authenticate(request) -> User | None:
     if token is None:
         return None
     try:
-        claims = request.registry.jwt_verifier.verify(token)
+        claims = request.jwt_verifier.verify(token)
     except InvalidToken as exc:
         if from_cookie:
             return None

@@ -6,12 +6,14 @@ import json
 
 from pyramid.response import Response
 
+from .runtime import RUNTIME
+
 ALLOWED_HEADERS = "accept, authorization, content-type, use-jwt-cookie, x-csrftoken, x-requested-with"
 ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 
 
 def cors_tween_factory(handler, registry):
-    origins = frozenset(registry.exams_settings["exams.cors.origins"])
+    origins = frozenset(registry.settings[RUNTIME].settings["exams.cors.origins"])
 
     def cors_tween(request):
         origin = request.headers.get("Origin")
@@ -36,7 +38,7 @@ def cors_tween_factory(handler, registry):
 
 
 def body_limit_tween_factory(handler, registry):
-    limit = registry.exams_settings["exams.max_body_bytes"]
+    limit = registry.settings[RUNTIME].settings["exams.max_body_bytes"]
 
     def too_large():
         return Response(status=413, content_type="application/json",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import colander
@@ -15,6 +16,10 @@ log = logging.getLogger(__name__)
 
 NOT_AUTHENTICATED = "Authentication credentials were not provided."
 NOT_PERMITTED = "You do not have permission to perform this action."
+
+
+def compact_json(value) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 class ApiError(Exception):
@@ -73,7 +78,7 @@ def _json(request, status: int, body, headers=None):
         return response
     response.content_type = "application/json"
     response.charset = "utf-8"
-    response.body = request.registry.json_dumps(body)
+    response.body = compact_json(body)
     return response
 
 

@@ -53,7 +53,7 @@ def _registration_id(request) -> str:
 
 def token_url(request) -> str:
     """The public URL of this token endpoint: the ``aud`` a vendor's client assertion names."""
-    root = request.registry.exams_settings["exams.root_url"]
+    root = request.settings["exams.root_url"]
     return f"{root}/lti/lti_consumer/v1/token/{_registration_id(request)}"
 
 

@@ -9,7 +9,7 @@ from pyramid.view import view_config
 
 from exams.services.attempts import AllowanceRequest
 
-from . import legacy, presenters
+from . import presenters
 from .auth import require_user
 from .errors import bad_request, forbidden, invalid_data
 from .request_data import json_body, path_int, path_text, query_text
@@ -17,7 +17,7 @@ from .schemas import StrictInt, allowance_item_schema, deserialize_each
 
 
 def _mfe_url(request) -> str:
-    return request.registry.exams_settings["exams.learning_mfe_url"]
+    return request.settings["exams.learning_mfe_url"]
 
 
 def _start_clock(value) -> bool:
@@ -71,11 +71,10 @@ def latest_attempt(request):
     user = require_user(request)
     # A percent-encoded usage key (a raw "+" in a query string is a space); control characters are a 400.
     attempt, exam = request.services.attempts.latest(user, query_text(request, "content_id"))
-    # -- legacy edx-proctoring fallback (adapters/http/legacy.py) --
-    legacy_attempt = legacy.active_attempt(request, user, attempt)
-    if legacy_attempt is not None:
-        return legacy_attempt
-    # --
+    return latest_answer(request, attempt, exam)
+
+
+def latest_answer(request, attempt, exam) -> dict:
     if attempt is None:
         return {}
     return presenters.student_attempt(attempt, exam, request.services.attempts.now(), _mfe_url(request))
@@ -84,11 +83,7 @@ def latest_attempt(request):
 @view_config(route_name="student_exam", request_method="GET", renderer="json")
 def student_exam(request):
     user = require_user(request)
-    # -- legacy edx-proctoring forwarding (adapters/http/legacy.py) --
-    forwarded = legacy.student_exam(request, user, path_text(request, "course_id"), path_text(request, "content_id"))
-    if forwarded is not None:
-        return forwarded
-    # --
+    path_text(request, "course_id")  # refused when no course key can be (400), as on every course route
     view = request.services.attempts.learner_exam(user, path_text(request, "content_id"))
     if view is None:
         return {"exam": {}}
@@ -110,11 +105,6 @@ def student_exam(request):
 @view_config(route_name="provider_settings", request_method="GET", renderer="json")
 def provider_settings(request):
     require_user(request)
-    # -- legacy edx-proctoring forwarding (adapters/http/legacy.py) --
-    forwarded = legacy.provider_settings(request, path_text(request, "course_id"), path_int(request, "exam_id"))
-    if forwarded is not None:
-        return forwarded
-    # --
     provider, config = request.services.attempts.provider_settings(
         path_text(request, "course_id"), path_int(request, "exam_id"))
     data = {}
@@ -130,11 +120,7 @@ def provider_settings(request):
 @view_config(route_name="onboarding", request_method="GET", renderer="json")
 def onboarding(request):
     require_user(request)
-    # -- legacy edx-proctoring forwarding (adapters/http/legacy.py) --
-    forwarded = legacy.onboarding(request, path_text(request, "course_id"))
-    if forwarded is not None:
-        return forwarded
-    # --
+    path_text(request, "course_id")  # refused when no course key can be (400), as on every course route
     # Onboarding exams are not run by this service (as in edx-exams): 404 with an empty body.
     request.response.status_int = 404
     request.response.content_type = None

@@ -25,6 +25,7 @@ from exams.services.lti import AuthenticationRequest, Browser
 from .auth import require_user
 from .errors import ApiError, status_for
 from .request_data import path_int
+from .runtime import RUNTIME
 
 LAUNCH_COOKIE = "exams_lti_launch"
 COOKIE_PATH = "/lti/"
@@ -96,12 +97,12 @@ def includeme(config) -> None:
     for name, pattern, methods in LTI_ROUTES:
         config.add_route(name, pattern)
         config.add_view(_method_not_allowed(methods), route_name=name)
-    settings = config.registry.exams_settings
-    container = config.registry.container
-    config.registry.lti_cookies = LaunchCookies(
-        container.lti_launch_cookie_secret(), secure=settings["exams.cookies.secure"],
-        max_age=max(settings["exams.lti.session_ttl"], settings["exams.lti.launch_ttl"]))
-    config.registry.lti_render_form = container.lti_form_renderer()
+    runtime = config.registry.settings[RUNTIME]
+    settings = runtime.settings
+    cookies = LaunchCookies(runtime.lti_cookie_secret, secure=settings["exams.cookies.secure"],
+                            max_age=max(settings["exams.lti.session_ttl"], settings["exams.lti.launch_ttl"]))
+    config.add_request_method(lambda request: cookies, "lti_cookies", reify=True)
+    config.add_request_method(lambda request: runtime.lti_form_renderer, "lti_render_form", reify=True)
 
 
 def _method_not_allowed(methods: tuple[str, ...]):
@@ -141,7 +142,7 @@ def _as_page_error(exc: Exception) -> LtiPageError:
 def _redirect(request, location: str, browser: Browser | None = None) -> Response:
     response = HTTPFound(location=location, headers={**NO_STORE, "Referrer-Policy": "no-referrer"})
     if browser is not None:
-        request.registry.lti_cookies.set(response, browser)
+        request.lti_cookies.set(response, browser)
     return response
 
 
@@ -149,7 +150,7 @@ def _redirect(request, location: str, browser: Browser | None = None) -> Respons
 def _navigate(request, use_case, id_name: str) -> Response:
     """A signed-in learner's or instructor's navigation: run the launch use case, redirect, bind the browser."""
     user = require_user(request)
-    browser = request.registry.lti_cookies.for_user(request, user)
+    browser = request.lti_cookies.for_user(request, user)
     location = use_case(user, path_int(request, id_name), browser)
     return _redirect(request, location, browser)
 
@@ -175,7 +176,7 @@ def roster(request):
     # instructor_tool launch, identifies the instructor when the LMS JWT cookie does not come along.
     user = request.user
     if user is None:
-        browser = request.registry.lti_cookies.read(request)
+        browser = request.lti_cookies.read(request)
         user = request.services.repos.users.get(browser.user_id) if browser else None
     if user is None:
         user = require_user(request)
@@ -201,7 +202,7 @@ def _oidc_request(request) -> AuthenticationRequest:
 def authenticate(request):
     """The OIDC authentication endpoint: answers the id_token as an auto-submitting form (never a redirect)."""
     oidc = _oidc_request(request)
-    browser = request.registry.lti_cookies.read(request)
+    browser = request.lti_cookies.read(request)
     try:
         signed_in = request.user
     except ApiError:
@@ -211,7 +212,7 @@ def authenticate(request):
     except (DomainError, LaunchRejected) as exc:
         raise _as_page_error(exc) from None
     script_nonce = secrets.token_urlsafe(16)
-    page = request.registry.lti_render_form(form.action, form.fields, script_nonce=script_nonce)
+    page = request.lti_render_form(form.action, form.fields, script_nonce=script_nonce)
     response = Response(page, status=200, content_type="text/html", charset="utf-8")
     response.headers.update({
         **NO_STORE,
@@ -231,7 +232,7 @@ def start_assessment(request):
         raise LtiPageError(400, "The request is not valid UTF-8.", "invalid_request") from None
     if len(tokens) > 1:
         raise LtiPageError(400, "The parameter JWT is repeated.", "invalid_request")
-    browser = request.registry.lti_cookies.read(request)
+    browser = request.lti_cookies.read(request)
     try:
         location = request.services.lti.start_assessment(tokens[0] if tokens else None, browser)
     except (DomainError, LaunchRejected) as exc:

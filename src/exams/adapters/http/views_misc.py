@@ -20,7 +20,7 @@ def refuse_method(request, methods: tuple[str, ...]):
 
 @view_config(route_name="health", request_method="GET", renderer="json")
 def health(request):
-    if request.registry.database_reachable():
+    if request.database_reachable():
         return {"overall_status": "OK", "detailed_status": {"database_status": "OK"}}
     request.response.status_int = 503
     return {"overall_status": "UNAVAILABLE", "detailed_status": {"database_status": "UNAVAILABLE"},
@@ -30,7 +30,7 @@ def health(request):
 @view_config(route_name="csrf_token", request_method="GET", renderer="json")
 def csrf_token(request):
     token = cookie_value(request, CSRF_COOKIE) or new_csrf_token()
-    secure = request.registry.exams_settings["exams.cookies.secure"]
+    secure = request.settings["exams.cookies.secure"]
     request.response.set_cookie(CSRF_COOKIE, token, max_age=31449600, path="/", secure=secure,
                                 samesite="None" if secure else "Lax")
     return {"csrfToken": token}

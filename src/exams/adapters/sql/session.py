@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Callable, TypeVar
+
+import transaction
 
 from psycopg.pq import TransactionStatus
 from sqlalchemy import create_engine, event
@@ -18,6 +21,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from transaction._transaction import Status
 from zope.sqlalchemy.datamanager import STATUS_CHANGED, join_transaction
+
+T = TypeVar("T")
 
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
@@ -114,3 +119,18 @@ def database_reachable(engine: Engine) -> bool:
         return True
     except Exception:  # any driver error means "down" for a health check
         return False
+
+
+def in_transaction(factory: sessionmaker, work: Callable[[Session], T]) -> T:
+    """Run ``work(session)`` in a transaction of its own (a command, a relay pass): commit when it returns,
+    roll back when it raises."""
+    manager = transaction.TransactionManager(explicit=True)
+    with manager:
+        return work(session_in_transaction(factory, manager))
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Call ``callback`` once the transaction the session belongs to has committed (not if it aborts)."""
+    manager = session.info.get("transaction_manager")
+    if manager is not None:
+        manager.get().addAfterCommitHook(lambda committed: callback() if committed else None)
