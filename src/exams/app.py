@@ -31,6 +31,7 @@ def main(global_config, container: Container | None = None, **raw_settings):
         lti_cookie_secret=container.lti_launch_cookie_secret(),
         lti_form_renderer=container.lti_form_renderer(),
         database_reachable=lambda: database_reachable(container.engine()),
+        legacy_forwarding=container.legacy_proctoring() is not None,
     )
     pyramid_settings = {**raw_settings, "tm.manager_hook": "pyramid_tm.explicit_manager", "tm.annotate_user": "false",
                         RUNTIME: runtime}

@@ -7,8 +7,7 @@ container's process-wide providers and kept for the rest of the unit (``request.
 
 from __future__ import annotations
 
-from functools import cached_property
-from typing import Callable, TypeVar
+from typing import Any, Callable, Generic, TypeVar
 
 from exams.adapters.sql.lti_repositories import LtiRepositories
 from exams.adapters.sql.mail_outbox import SqlMailOutbox
@@ -33,6 +32,22 @@ from exams.services.users import UserService
 T = TypeVar("T")
 
 
+class once(Generic[T]):
+    """An attribute built on first use and kept on the instance. (``functools.cached_property`` without its lock:
+    a unit of work belongs to one thread, and the learner's poll should not pay for a lock per use case.)"""
+
+    def __init__(self, build: Callable[[Any], T]):
+        self.build = build
+        self.name = build.__name__
+        self.__doc__ = build.__doc__
+
+    def __get__(self, unit, owner=None) -> T:
+        if unit is None:
+            return self  # type: ignore[return-value]
+        value = unit.__dict__[self.name] = self.build(unit)
+        return value
+
+
 class Services:
     """The use cases of one unit of work, each built on first use (most requests need one or two)."""
 
@@ -40,15 +55,15 @@ class Services:
         self.container = container
         self.session = session
 
-    @cached_property
+    @once
     def repos(self) -> SqlRepositories:
         return SqlRepositories(self.session, self.container.clock())
 
-    @cached_property
+    @once
     def lti_repos(self) -> LtiRepositories:
         return LtiRepositories(self.session, self.container.clock())
 
-    @cached_property
+    @once
     def outcomes(self) -> OutcomeSink:
         """Where attempt outcomes go in this unit: the event outbox and learner emails, each when configured."""
         c, s = self.container, self.container.settings()
@@ -65,31 +80,31 @@ class Services:
                 on_enqueued=(lambda: after_commit(self.session, sender.wake)) if sender is not None else None))
         return CompositeOutcomeSink(sinks)
 
-    @cached_property
+    @once
     def users(self) -> UserService:
         return UserService(self.repos)
 
-    @cached_property
+    @once
     def exams(self) -> ExamService:
         return ExamService(self.repos)
 
-    @cached_property
+    @once
     def attempts(self) -> AttemptService:
         return AttemptService(self.repos, self.container.clock(), outcomes=self.outcomes,
                               access_tokens=self.container.access_tokens())
 
-    @cached_property
+    @once
     def legacy(self) -> LegacyForwarding:
         """Forwarding to edx-proctoring for the courses it still serves."""
         return LegacyForwarding(self.exams, self.container.legacy_proctoring())
 
-    @cached_property
+    @once
     def lti(self) -> LtiService:
         c = self.container
         return LtiService(self.repos, self.lti_repos, platform=c.lti_platform(), attempts=self.attempts,
                           clock=c.clock(), config=c.lti_config())
 
-    @cached_property
+    @once
     def acs(self) -> AcsService:
         c = self.container
         return AcsService(self.repos, self.attempts, vendor=c.proctoring_vendor(), clock=c.clock(),

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import logging
 
-from pyramid.view import view_config
-
 from exams.ports.legacy import LegacyResponse, LegacyUnavailable
 
 from . import views_attempts, views_courses
 from .auth import require_user
 from .errors import ApiError, compact_json
 from .request_data import path_int, path_text, query_text
+from .runtime import RUNTIME
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,12 @@ class EdxProctoringPredicate:
 
 
 def includeme(config) -> None:
+    """The forwarding views, registered only when forwarding is configured (otherwise no request pays for it)."""
     config.add_view_predicate("edx_proctoring", EdxProctoringPredicate)
+    if not config.registry.settings[RUNTIME].legacy_forwarding:
+        return
+    for route, method, view, which in FORWARDED:
+        config.add_view(view, route_name=route, request_method=method, edx_proctoring=which, renderer="json")
 
 
 def _unavailable(exc: LegacyUnavailable) -> ApiError:
@@ -84,7 +88,6 @@ def _passthrough(request, ask):
     return response
 
 
-@view_config(route_name="course_exams", request_method="GET", edx_proctoring="course")
 def exam_list(request):
     """edx-exams answers 404 ``[]`` for a forwarded course (nothing is asked)."""
     views_courses.course_staff(request, path_text(request, "course_id"))
@@ -95,7 +98,6 @@ def exam_list(request):
     return response
 
 
-@view_config(route_name="course_exams", request_method="PATCH", edx_proctoring="course")
 def exam_registration(request):
     """Studio's PATCH, with ``is_proctored``/``is_practice_exam`` added to items of a known exam type."""
     course_id = path_text(request, "course_id")
@@ -104,7 +106,6 @@ def exam_registration(request):
     return _passthrough(request, lambda: request.services.legacy.register_exams(course_id, items))
 
 
-@view_config(route_name="student_exam", request_method="GET", edx_proctoring="course")
 def student_exam(request):
     """The learner's exam view; edx-proctoring's ``active_attempt`` is left out, as edx-exams does."""
     user = require_user(request)
@@ -118,7 +119,6 @@ def student_exam(request):
     return _passthrough(request, lambda: answer)
 
 
-@view_config(route_name="provider_settings", request_method="GET", edx_proctoring="course")
 def provider_settings(request):
     require_user(request)
     path_text(request, "course_id")
@@ -126,7 +126,6 @@ def provider_settings(request):
     return _passthrough(request, lambda: request.services.legacy.provider_settings(exam_id))
 
 
-@view_config(route_name="onboarding", request_method="GET", edx_proctoring="course")
 def onboarding(request):
     """The course-home onboarding panel; the ``username`` query parameter is passed on."""
     require_user(request)
@@ -135,7 +134,6 @@ def onboarding(request):
         course_id, request.GET.get("username") or None))
 
 
-@view_config(route_name="latest_attempt", request_method="GET", renderer="json", edx_proctoring="any course")
 def latest_attempt(request):
     """edx-proctoring's active attempt of the learner wins when there is none in progress here (§6.7 step 4).
 
@@ -150,3 +148,14 @@ def latest_attempt(request):
         log.warning("edx-proctoring active attempt not asked: %s", exc.reason)
         answer = None
     return answer if answer is not None else views_attempts.latest_answer(request, attempt, exam)
+
+
+# (route, method, forwarding view, edx_proctoring predicate value)
+FORWARDED = [
+    ("course_exams", "GET", exam_list, "course"),
+    ("course_exams", "PATCH", exam_registration, "course"),
+    ("student_exam", "GET", student_exam, "course"),
+    ("provider_settings", "GET", provider_settings, "course"),
+    ("onboarding", "GET", onboarding, "course"),
+    ("latest_attempt", "GET", latest_attempt, "any course"),
+]

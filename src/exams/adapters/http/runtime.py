@@ -24,3 +24,4 @@ class HttpRuntime:
     lti_cookie_secret: str
     lti_form_renderer: Callable[..., str]
     database_reachable: Callable[[], bool]
+    legacy_forwarding: bool = False  # edx-proctoring is configured: its forwarding views are registered
