@@ -11,7 +11,7 @@ from exams import settings as settings_module
 from exams.adapters.http import RUNTIME, HttpRuntime
 from exams.adapters.sql.session import database_reachable, session_in_transaction
 from exams.container import Container, build_container
-from exams.units import Services, build_relay, run_in_transaction
+from exams.units import Services, run_in_transaction
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def start_relay(container: Container, interval: float) -> threading.Thread:
     """Publish the event outbox from this process (development, small installs). Every process may run one:
     they compete for the relay lease and only its holder publishes."""
     stop = threading.Event()
-    relay = build_relay(container)
+    relay = container.relay()
     thread = threading.Thread(target=relay.run, args=(stop, interval), name="exams-event-relay", daemon=True)
     thread.stop = stop
     thread.start()
