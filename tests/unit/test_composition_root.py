@@ -102,3 +102,30 @@ def test_the_sql_repositories_read_the_time_from_the_injected_clock(tmp_path):
     stamp = run_in_transaction(container, created)
     assert stamp.replace(tzinfo=timezone.utc) == at
     assert isinstance(run_in_transaction(container, lambda s: s.repos.users.get_by_username("staffer")), User)
+
+
+def test_concurrent_first_requests_build_no_engine_or_adapter_of_their_own(monkeypatch, tmp_path):
+    from webtest import TestApp
+
+    from exams.adapters.sql.migrate import upgrade
+    from exams.app import main
+    from tests.conftest import app_settings, auth
+
+    url = f"sqlite:///{tmp_path}/x.db"
+    upgrade(url)
+    engines, platforms = [], []
+    real_engine, real_platform = container_module.make_engine, container_module.JwcryptoLtiPlatform
+    monkeypatch.setattr(container_module, "make_engine", lambda u: engines.append(u) or real_engine(u))
+    monkeypatch.setattr(container_module, "JwcryptoLtiPlatform",
+                        lambda *a, **kw: platforms.append(a) or real_platform(*a, **kw))
+    app = TestApp(main({}, **app_settings(url)))
+    assert (len(engines), len(platforms)) == (1, 1)  # at start-up, before any request
+    statuses = []
+    threads = [threading.Thread(target=lambda: statuses.append(
+        app.get("/api/v1/exams/attempt/latest", headers=auth("learner")).status_int)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 8
+    assert (len(engines), len(platforms)) == (1, 1)
