@@ -36,7 +36,11 @@ FAILURE = 1  # the environment failed (database unreachable, ...)
 
 
 class CliError(Exception):
-    """A one-line error for the operator (exit status 2)."""
+    """A one-line error for the operator: exit status 2 (a mistake), or 1 when the environment is at fault."""
+
+    def __init__(self, message: str, status: int = USAGE_ERROR):
+        super().__init__(message)
+        self.status = status
 
 
 def option(field: str) -> str:
@@ -357,7 +361,7 @@ def cmd_devtool(args, container, settings) -> None:
     except ValueError:
         raise CliError(f"--url: not a port in {url!r}") from None
     if parts.hostname and (problem := address_problem(parts.hostname, port)):
-        raise CliError(f"{problem}{'' if args.url else ' (--url names another)'}")
+        raise CliError(f"{problem}{'' if args.url else ' (--url names another)'}", FAILURE)
     try:
         config = ensure_registered(container, settings, base_url=url)
     except DevtoolError as exc:
@@ -367,7 +371,8 @@ def cmd_devtool(args, container, settings) -> None:
     try:
         serve(config)
     except OSError as exc:  # taken between the check and now, or not ours to bind
-        raise CliError(address_problem(parts.hostname, port) or f"cannot listen on {url}: {exc.strerror}") from None
+        raise CliError(address_problem(parts.hostname, port) or f"cannot listen on {url}: {exc.strerror}",
+                       FAILURE) from None
 
 
 # -- event bus (docs/events.md) ----------------------------------------------------------------
@@ -615,7 +620,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         container = build_container(settings)
         args.func(args, container, settings)
         return 0
-    except (CliError, settings_module.SettingsError) as exc:
+    except CliError as exc:
+        return _fail(str(exc), exc.status)
+    except settings_module.SettingsError as exc:
         return _fail(str(exc), USAGE_ERROR)
     except InvalidValue as exc:
         return _fail(f"{option(exc.field)}: {exc.detail}", USAGE_ERROR)

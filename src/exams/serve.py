@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shared = bind(host, port, backlog, reuse_port=False)
     except OSError:
-        raise SystemExit(f"exams.serve: {address_problem(host, port) or f'cannot listen on {host}:{port}'}") from None
+        raise SystemExit(f"exams: error: {address_problem(host, port) or f'cannot listen on {host}:{port}'}") from None
     # Import the application's modules once, before forking, so that the workers share those pages.
     import exams.app  # noqa: F401
 

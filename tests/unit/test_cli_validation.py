@@ -333,19 +333,24 @@ def test_devtool_on_a_busy_port_says_so_in_one_line(tmp_path, db_path, migrated_
     with closing(sqlite3.connect(migrated_template)) as source, closing(sqlite3.connect(db_path)) as target:
         source.backup(target)
     refused(capsys, db_path, ["-c", ini_path, "devtool", "--url", f"http://127.0.0.1:{busy_port}"],
-            f"port {busy_port} on 127.0.0.1 is taken")
+            f"port {busy_port} on 127.0.0.1 is taken", status=1)
 
 
 def test_the_service_on_a_busy_port_says_so_in_one_line(tmp_path, busy_port):
     """What scripts/run calls before pserve, and what `exams serve` says."""
     ini_path = tmp_path / "server.ini"
-    ini_path.write_text(f"[app:main]\nuse = egg:exams\n\n[server:main]\nuse = egg:waitress#main\n"
+    ini_path.write_text(f"[app:main]\nuse = egg:exams\nsqlalchemy.url = sqlite:///{tmp_path}/x.db\n\n[server:main]\nuse = egg:waitress#main\n"
                         f"listen = 127.0.0.1:{busy_port}\n")
     check = subprocess.run([sys.executable, "-m", "exams.serve", "--check", str(ini_path)], capture_output=True,
                            text=True, timeout=60)
     assert check.returncode == 1
     assert check.stderr.count("\n") == 1 and "Traceback" not in check.stderr, check.stderr
     assert f"port {busy_port} on 127.0.0.1 is taken" in check.stderr and str(ini_path) in check.stderr
+    serve = subprocess.run([sys.executable, "-m", "exams.cli", "-c", str(ini_path), "serve", "--workers", "1"],
+                           capture_output=True, text=True, timeout=60)
+    assert serve.returncode == 1
+    assert serve.stderr == f"exams: error: port {busy_port} on 127.0.0.1 is taken: another process listens there " \
+                           "(stop it or use another port)\n"
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         free_port = free.getsockname()[1]
