@@ -66,9 +66,12 @@ def _read_ini(config_uri: str) -> dict:
     except configparser.ParsingError as exc:
         line = exc.errors[0][0] if getattr(exc, "errors", None) else "?"
         raise CliError(f"{path}:{line}: not an ini line (expected 'name = value' or a [section])") from None
-    except (configparser.DuplicateOptionError, configparser.DuplicateSectionError) as exc:
-        raise CliError(f"{path}:{exc.lineno}: {exc.message.splitlines()[0] if hasattr(exc, 'message') else exc}"
-                       ) from None
+    except configparser.DuplicateOptionError as exc:
+        raise CliError(f"{path}:{exc.lineno}: {exc.option} is set twice in [{exc.section}]") from None
+    except configparser.DuplicateSectionError as exc:
+        raise CliError(f"{path}:{exc.lineno}: the section [{exc.section}] appears twice") from None
+    except configparser.InterpolationMissingOptionError as exc:
+        raise CliError(f"{path}: [{exc.section}] {exc.option}: %({exc.reference})s names no setting") from None
     except configparser.Error as exc:
         raise CliError(f"{path}: {str(exc).splitlines()[0]}") from None
     except OSError as exc:
@@ -236,11 +239,11 @@ def read_staff_csv(path: str) -> list[tuple[int, dict[str, str]]]:
         raise CliError(f"{path}:{start}: {what}") from None
     if not lines:
         return []
-    (_, header), body = lines[0], lines[1:]
+    (header_line, header), body = lines[0], lines[1:]
     header = [name.strip() for name in header]
     missing = [name for name in STAFF_COLUMNS if name not in header]
     if missing:
-        raise CliError(f"{path}:1: the header lacks {', '.join(missing)}; expected the columns "
+        raise CliError(f"{path}:{header_line}: the header lacks {', '.join(missing)}; expected the columns "
                        f"{','.join(STAFF_COLUMNS)}")
     rows = []
     for number, fields in body:

@@ -294,7 +294,9 @@ def test_purging_with_a_negative_day_count_keeps_the_published_events(migrated, 
     ("binary.ini", b"\x00\x01\xff\xfe\x00", ["binary.ini", "not a text ini file"]),
     ("noapp.ini", "[server:main]\nport = 1\n", ["noapp.ini", "[app:main]"]),
     ("garbage.ini", "[app:main]\nuse = egg:exams\nthis line is no setting\n", ["garbage.ini:3:", "not an ini line"]),
-    ("twice.ini", "[app:main]\nuse = egg:exams\nuse = egg:other\n", ["twice.ini:3:"]),
+    ("twice.ini", "[app:main]\nuse = egg:exams\nuse = egg:other\n", ["twice.ini:3:", "use is set twice in [app:main]"]),
+    ("twosections.ini", "[app:main]\nuse = egg:exams\n[app:main]\n", ["twosections.ini:3:", "[app:main] appears twice"]),
+    ("missing.ini", "[app:main]\nuse = egg:exams\nsqlalchemy.url = %(nowhere)s/x.db\n", ["missing.ini", "nowhere"]),
 ])
 def test_a_config_that_is_no_ini_file_names_the_file(tmp_path, capsys, name, content, fragments):
     path = tmp_path / name
