@@ -489,8 +489,11 @@ def positive_int(text: str) -> int:
 
 def day_count(text: str) -> int:
     """A number of days: 1 to 100 years (a negative count would put the cut-off in the future)."""
-    value = positive_int(text)
-    if value > 36500:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 < value <= 36500:
         raise argparse.ArgumentTypeError(f"must be from 1 to 36500: {text!r}")
     return value
 
@@ -623,6 +626,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         container = build_container(settings)
         args.func(args, container, settings)
         return 0
+    except BrokenPipeError:  # the reader went away (`exams ... | head`): not an error worth a line
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return FAILURE
     except CliError as exc:
         return _fail(str(exc), exc.status)
     except settings_module.SettingsError as exc:
