@@ -126,7 +126,7 @@ def provider_with_lti(services, p: Provider) -> dict:
 def _lti_registration(args) -> dict | None:
     given = [args.lti_client_id, args.lti_login_url, args.lti_launch_url, args.lti_redirect_uri,
              args.lti_jwks_url, args.lti_public_key_file, args.lti_deployment_id]
-    if not any(given):
+    if all(value is None for value in given):
         return None
     if not (args.lti_client_id and args.lti_login_url and args.lti_launch_url):
         raise CliError("an LTI registration needs --lti-client-id, --lti-login-url and --lti-launch-url")
@@ -147,7 +147,8 @@ def _lti_registration(args) -> dict | None:
                            "public key, a JWK or a JWKS")
     return dict(client_id=args.lti_client_id, oidc_login_url=args.lti_login_url, launch_url=args.lti_launch_url,
                 redirect_uris=tuple(args.lti_redirect_uri or ()), tool_jwks_url=args.lti_jwks_url,
-                tool_public_key=public_key, deployment_id=args.lti_deployment_id or "1")
+                tool_public_key=public_key,
+                deployment_id="1" if args.lti_deployment_id is None else args.lti_deployment_id)
 
 
 PROVIDER_FIELDS = ("verbose_name", "org_key", "tech_support_email", "tech_support_phone", "tech_support_url")

@@ -96,6 +96,19 @@ def test_a_tool_key_file_that_is_no_key_is_refused_naming_the_file(migrated, db_
     refused(capsys, db_path, lti_args(migrated, key_file), str(key_file), fragment)
 
 
+@pytest.mark.parametrize("extra, fragment", [
+    (["--lti-client-id", ""], "--lti-client-id"),
+    (["--lti-client-id", "c1", "--lti-login-url", "https://tool.example/login", "--lti-launch-url",
+      "https://tool.example/launch", "--lti-jwks-url", "https://tool.example/jwks", "--lti-deployment-id", ""],
+     "deployment_id"),
+    (["--lti-client-id", " c1", "--lti-login-url", "https://tool.example/login", "--lti-launch-url",
+      "https://tool.example/launch", "--lti-jwks-url", "https://tool.example/jwks"], "client_id"),
+])
+def test_empty_lti_options_are_refused_not_ignored(migrated, db_path, capsys, extra, fragment):
+    refused(capsys, db_path, ["-c", migrated, "provider", "add", "--name", "vendor", "--verbose-name", "V", *extra],
+            fragment)
+
+
 @pytest.mark.parametrize("kind", ["pem", "jwk", "jwks"])
 def test_a_tool_key_file_may_hold_a_pem_a_jwk_or_a_jwks(migrated, tmp_path, capsys, kind):
     key = JWK.generate(kty="RSA", size=2048, kid="k1")
