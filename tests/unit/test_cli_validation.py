@@ -16,7 +16,8 @@ from contextlib import closing
 import pytest
 from jwcrypto.jwk import JWK
 
-from exams.container import build_container, run_in_transaction
+from exams.container import build_container
+from exams.units import run_in_transaction
 from exams.domain.exams import Exam, ExamType
 from tests.unit.test_cli import (C, assert_one_line_error, clean_environment, db_path, ini,  # noqa: F401
                                  migrated, migrated_template, run, write_ini)
