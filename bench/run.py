@@ -328,6 +328,7 @@ bind = 127.0.0.1:{port}
 workers = {args.workers or os.cpu_count() or 1}
 worker_class = {args.worker_class}
 threads = {args.threads}
+control_socket_disable = true
 """
 
 
