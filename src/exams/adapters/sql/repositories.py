@@ -113,6 +113,8 @@ class _Prepared:
         try:
             cursor = connection.connection.driver_connection.cursor()
             try:
+                if connection._has_events or connection.engine._has_events:  # the engine's listeners see it too
+                    connection.dispatch.before_cursor_execute(connection, cursor, sql, args, None, False)
                 cursor.execute(sql, args)
                 values = cursor.fetchone()
             finally:
