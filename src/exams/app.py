@@ -24,7 +24,8 @@ def main(global_config, container: Container | None = None, **raw_settings):
     session_factory = container.session_factory()  # built once, before any request
     # What requests use is built now, once: concurrent first requests would each build their own.
     for provider in (container.clock, container.access_tokens, container.lti_platform, container.proctoring_vendor,
-                     container.lti_config, container.event_encoder, container.legacy_proctoring, container.mailer):
+                     container.lti_config, container.event_encoder, container.legacy_proctoring, container.mailer,
+                     container.known_users):
         provider()
 
     # What the HTTP adapter needs; its includeme turns each into a request method.

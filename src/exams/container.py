@@ -37,6 +37,7 @@ from exams.delivery.roles import RoleConsumer
 from exams.ports.clock import SystemClock
 from exams.ports.events import EXAM_ATTEMPT_TOPIC
 from exams.services.lti import LtiConfig
+from exams.services.users import KnownUsers
 from exams.settings import Settings, require_role_events
 
 
@@ -151,6 +152,9 @@ class Container(containers.DeclarativeContainer):
     # What proctoring vendors speak when they call us (token endpoint, ACS credentials): LTI Advantage.
     # Another vendor protocol is another ProctoringVendor here (docs/architecture.md).
     proctoring_vendor = providers.Singleton(LtiProctoringVendor, platform=lti_platform)
+
+    # The users this process provisioned (skips the user read of a request whose claims did not change).
+    known_users = providers.Singleton(KnownUsers)
 
     # edx-proctoring in the LMS, for the courses it still serves (None: nothing is forwarded).
     legacy_proctoring = providers.Singleton(_legacy_proctoring, settings)

@@ -82,7 +82,7 @@ class Services:
 
     @once
     def users(self) -> UserService:
-        return UserService(self.repos)
+        return UserService(self.repos, known=self.container.known_users())
 
     @once
     def exams(self) -> ExamService:
