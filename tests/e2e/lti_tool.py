@@ -240,10 +240,11 @@ class ProctoringTool:
             token = self.start_assessment(claims)
             return _autosubmit(claims[LTI_AP + "start_assessment_url"], {"JWT": token}, "Identity verified")
         if message_type == "LtiEndAssessment":
+            # Shown long enough for a browser test polling every 0.5 s to see it, then back to the course.
             back = claims[LTI + "launch_presentation"]["return_url"]
             return Response(f"<!DOCTYPE html><title>Ended</title><h1 id='ended'>Proctoring ended</h1>"
                             f"<a id='back' href='{html.escape(back, quote=True)}'>Back to the course</a>"
-                            f"<script>setTimeout(function(){{document.getElementById('back').click();}}, 50);</script>",
+                            f"<script>setTimeout(function(){{document.getElementById('back').click();}}, 1500);</script>",
                             content_type="text/html")
         return Response("<!DOCTYPE html><title>Review</title><h1 id='dashboard'>Review dashboard</h1>",
                         content_type="text/html")
