@@ -19,7 +19,7 @@ from pyramid.view import view_config
 
 from exams.ports.proctoring import BearerProblem, BearerRefused, ServiceTokenRefused, TokenError
 
-from .errors import ApiError, bad_request
+from .errors import NO_STORE, ApiError, bad_request, method_not_allowed
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,6 @@ ROUTES = [
 ]
 ACS_MEDIA_TYPES = frozenset({"application/json", "application/vnd.ims.lti-ap.v1.control+json"})
 REALM = "exams"
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # invalid_client is a failed client authentication (RFC 6749 §5.2 allows 401); the rest are 400.
 TOKEN_ERROR_STATUS = {TokenError.INVALID_CLIENT: 401}
 
@@ -37,14 +36,7 @@ TOKEN_ERROR_STATUS = {TokenError.INVALID_CLIENT: 401}
 def includeme(config: Configurator) -> None:
     for name, pattern, methods in ROUTES:
         config.add_route(name, pattern)
-        config.add_view(_method_not_allowed(methods), route_name=name)
-
-
-def _method_not_allowed(methods):
-    def view(request):
-        raise ApiError(405, {"detail": f'Method "{request.method}" not allowed.'},
-                       {"Allow": ", ".join(methods)})
-    return view
+        config.add_view(method_not_allowed(methods, with_options=False), route_name=name)
 
 
 def _registration_id(request) -> str:

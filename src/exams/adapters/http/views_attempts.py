@@ -197,7 +197,7 @@ def list_allowances(request):
 def grant_allowances(request):
     user = require_user(request)
     course_id = path_text(request, "course_id")
-    request.services.attempts.require_course_staff(user, course_id)
+    request.services.users.require_course_staff(user, course_id)
     items = json_body(request)
     if not isinstance(items, list):
         raise invalid_data({"non_field_errors": ["Expected a list of items."]})

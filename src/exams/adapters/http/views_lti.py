@@ -23,7 +23,7 @@ from exams.ports.lti import LaunchRejected
 from exams.services.lti import AuthenticationRequest, Browser
 
 from .auth import require_user
-from .errors import ApiError, status_for
+from .errors import NO_STORE, ApiError, method_not_allowed, status_for
 from .request_data import path_int
 
 LAUNCH_COOKIE = "exams_lti_launch"
@@ -43,7 +43,6 @@ LTI_ROUTES = [
 
 OIDC_PARAMETERS = ("client_id", "redirect_uri", "scope", "response_type", "response_mode", "prompt",
                    "login_hint", "lti_message_hint", "state", "nonce")
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class LaunchCookies:
@@ -95,20 +94,13 @@ class LtiPageError(Exception):
 def includeme(config) -> None:
     for name, pattern, methods in LTI_ROUTES:
         config.add_route(name, pattern)
-        config.add_view(_method_not_allowed(methods), route_name=name)
+        config.add_view(method_not_allowed(methods), route_name=name)
     settings = config.registry.exams_settings
     container = config.registry.container
     config.registry.lti_cookies = LaunchCookies(
         container.lti_launch_cookie_secret(), secure=settings["exams.cookies.secure"],
         max_age=max(settings["exams.lti.session_ttl"], settings["exams.lti.launch_ttl"]))
     config.registry.lti_render_form = container.lti_form_renderer()
-
-
-def _method_not_allowed(methods: tuple[str, ...]):
-    def view(request):
-        raise ApiError(405, {"detail": f'Method "{request.method}" not allowed.'},
-                       {"Allow": ", ".join((*methods, "OPTIONS"))})
-    return view
 
 
 def _page(status: int, title: str, body_html: str, headers: dict | None = None) -> Response:
