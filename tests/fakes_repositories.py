@@ -70,7 +70,7 @@ class FakeStaffRoleRepository:
     def __init__(self):
         self.roles_held: set[tuple[int, str, str | None]] = set()
 
-    def is_course_staff(self, user_id, course_id):
+    def has_course_role(self, user_id, course_id):
         return any(u == user_id and c == course_id for u, c, _ in self.roles_held)
 
     def add(self, user_id, course_id, role):

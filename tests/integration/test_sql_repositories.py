@@ -140,16 +140,16 @@ def test_removing_a_role_twice_removes_it_once_and_keeps_the_others(db, alice):
         assert repos.staff_roles.remove(alice.id, C, "staff") is True
         assert repos.staff_roles.remove(alice.id, C, "staff") is False
         assert repos.staff_roles.roles(alice.id, C) == ["instructor"]
-        assert repos.staff_roles.is_course_staff(alice.id, C) is True
+        assert repos.staff_roles.has_course_role(alice.id, C) is True
         assert repos.staff_roles.remove(alice.id, C, "instructor") is True
-        assert repos.staff_roles.is_course_staff(alice.id, C) is False
+        assert repos.staff_roles.has_course_role(alice.id, C) is False
 
 
 def test_a_role_counts_for_its_course_only(db, alice):
     with unit_of_work(db) as repos:
         repos.staff_roles.add(alice.id, C, "limited_staff")
-        assert repos.staff_roles.is_course_staff(alice.id, C) is True
-        assert repos.staff_roles.is_course_staff(alice.id, "course-v1:edx+other+f19") is False
+        assert repos.staff_roles.has_course_role(alice.id, C) is True
+        assert repos.staff_roles.has_course_role(alice.id, "course-v1:edx+other+f19") is False
 
 
 def test_a_role_without_a_name_is_idempotent_too(db, alice):

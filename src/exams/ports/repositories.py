@@ -36,8 +36,8 @@ class UserRepository(Protocol):
 
 
 class StaffRoleRepository(Protocol):
-    def is_course_staff(self, user_id: int, course_id: str) -> bool:
-        """Whether any course role row exists for (user, course)."""
+    def has_course_role(self, user_id: int, course_id: str) -> bool:
+        """Whether any course role row exists for (user, course) (``domain.users.is_course_staff`` decides)."""
 
     def add(self, user_id: int, course_id: str, role: str | None) -> bool:
         """Grant a role; False when it was already granted."""

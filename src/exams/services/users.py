@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from exams.domain import users as rules
 from exams.domain.errors import Rejected
 from exams.domain.users import COURSE_STAFF_ROLES, User, UserClaims
 from exams.ports.repositories import Repositories
+
+
+def is_course_staff(repos: Repositories, user: User, course_id: str) -> bool:
+    """The domain's course-staff rule, with the user's course role read from the repositories."""
+    return rules.is_course_staff(user, repos.staff_roles.has_course_role(user.id, course_id))
+
+
+def require_course_staff(repos: Repositories, user: User, course_id: str) -> None:
+    """Raise `Forbidden` unless the user is course staff of ``course_id``."""
+    rules.require_course_staff(user, repos.staff_roles.has_course_role(user.id, course_id))
 
 
 class UserService:
@@ -21,7 +32,10 @@ class UserService:
         return user
 
     def is_course_staff(self, user: User, course_id: str) -> bool:
-        return user.is_staff or self.repos.staff_roles.is_course_staff(user.id, course_id)
+        return is_course_staff(self.repos, user, course_id)
+
+    def require_course_staff(self, user: User, course_id: str) -> None:
+        require_course_staff(self.repos, user, course_id)
 
     def add_course_role(self, username: str, course_id: str, role: str, email: str | None = None) -> bool:
         if role not in COURSE_STAFF_ROLES:

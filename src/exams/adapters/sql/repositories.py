@@ -22,6 +22,7 @@ from exams.domain.reviews import REVIEW_ACTION, ControlResult
 from exams.domain.users import User
 
 from . import tables as t
+from .session import insert_on_conflict
 
 ACTIVE = (AttemptStatus.STARTED.value, AttemptStatus.READY_TO_SUBMIT.value)
 
@@ -29,7 +30,7 @@ ACTIVE = (AttemptStatus.STARTED.value, AttemptStatus.READY_TO_SUBMIT.value)
 # more CPU than running it on an index.
 _USER_BY_ID = select(t.users).where(t.users.c.id == bindparam("id"))
 _USER_BY_USERNAME = select(t.users).where(t.users.c.username == bindparam("username"))
-_IS_COURSE_STAFF = select(t.course_staff_roles.c.id).where(
+_HAS_COURSE_ROLE = select(t.course_staff_roles.c.id).where(
     t.course_staff_roles.c.user_id == bindparam("user_id"),
     t.course_staff_roles.c.course_id == bindparam("course_id")).limit(1)
 _PROVIDER_BY_ID = select(t.providers).where(t.providers.c.id == bindparam("id"))
@@ -64,25 +65,8 @@ def _now() -> datetime:
 
 def _upsert(session: Session, table, values: dict, keys: list[str], update_cols: list[str] | None,
             returning=None):
-    """INSERT ... ON CONFLICT (keys) DO UPDATE/NOTHING on PostgreSQL and SQLite.
-
-    With ``returning`` (a column), the result has a row only when a row was written: ``rowcount`` is
-    not reliable here, as SQLAlchemy may add a RETURNING clause of its own (psycopg then reports -1).
-    """
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    stmt = dialect_insert(table).values(**values)
-    if update_cols:
-        stmt = stmt.on_conflict_do_update(index_elements=keys,
-                                          set_={c: stmt.excluded[c] for c in update_cols})
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
-    if returning is not None:
-        stmt = stmt.returning(returning)
-    return session.execute(stmt)
+    stmt = insert_on_conflict(session, table, values, keys, update_cols)
+    return session.execute(stmt if returning is None else stmt.returning(returning))
 
 
 class _Repo:
@@ -133,8 +117,8 @@ class SqlUserRepository(_Repo):
 
 
 class SqlStaffRoleRepository(_Repo):
-    def is_course_staff(self, user_id, course_id):
-        return self._one(_IS_COURSE_STAFF, {"user_id": user_id, "course_id": course_id}) is not None
+    def has_course_role(self, user_id, course_id):
+        return self._one(_HAS_COURSE_ROLE, {"user_id": user_id, "course_id": course_id}) is not None
 
     def _match(self, user_id, course_id, role):
         c = t.course_staff_roles.c
@@ -239,10 +223,6 @@ class SqlExamRepository(_Repo):
     def active_in_course(self, course_id):
         return [_exam(r) for r in self.session.execute(
             select(t.exams).where(t.exams.c.course_id == course_id, t.exams.c.is_active).order_by(t.exams.c.id))]
-
-    def for_resource(self, resource_id):
-        return [_exam(r) for r in self.session.execute(
-            select(t.exams).where(t.exams.c.resource_id == resource_id).order_by(t.exams.c.id))]
 
     # No savepoints: a Conflict fails the use case and the whole transaction is rolled back. (On SQLite a
     # savepoint that opens the transaction commits when released, outside the request's transaction.)
