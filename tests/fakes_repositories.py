@@ -154,10 +154,11 @@ class FakeCourseConfigRepository:
 
 
 class FakeAttemptRepository:
-    def __init__(self, users: FakeUserRepository, exams: FakeExamRepository):
+    def __init__(self, users: FakeUserRepository, exams: FakeExamRepository, providers: FakeProviderRepository):
         self.table = _Table()
         self.users = users
         self.exams = exams
+        self.providers = providers
         self.history_rows: list[StatusChange] = []
         self.locked: list[int] = []
 
@@ -213,6 +214,24 @@ class FakeAttemptRepository:
                        reverse=True)
         page = found[offset:offset + limit]
         return len(found), [(copy.deepcopy(a), self.users.get(a.user_id)) for a in page]
+
+    def find(self, anonymous_user_id, resource_id, attempt_number, registration_id):
+        user = self.users.get_by_anonymous_id(str(anonymous_user_id))
+        if user is None:
+            return None
+        found = []
+        for attempt in self._all():
+            exam = self.exams.get(attempt.exam_id)
+            provider = self.providers.get(exam.provider_id) if exam.provider_id is not None else None
+            if (attempt.user_id == user.id and attempt.attempt_number == attempt_number
+                    and exam.resource_id == resource_id and provider is not None
+                    and provider.lti_configuration_id == registration_id):
+                found.append(attempt)
+        return copy.deepcopy(found[0]) if len(found) == 1 else None
+
+    def users_with_attempts(self, exam_id):
+        ids = sorted({a.user_id for a in self._all() if a.exam_id == exam_id})
+        return [self.users.get(user_id) for user_id in ids]
 
     def expired_ids(self, now, limit):
         due = [a for a in self._all() if a.status in IN_PROGRESS and (a.deadline() is None or a.deadline() <= now)]
@@ -286,7 +305,7 @@ class FakeRepositories:
         self.providers = FakeProviderRepository()
         self.exams = FakeExamRepository()
         self.configs = FakeCourseConfigRepository()
-        self.attempts = FakeAttemptRepository(self.users, self.exams)
+        self.attempts = FakeAttemptRepository(self.users, self.exams, self.providers)
         self.allowances = FakeAllowanceRepository(self.users, self.exams)
         self.control_results = FakeControlResultRepository()
 

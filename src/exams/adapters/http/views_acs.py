@@ -19,6 +19,7 @@ from pyramid.view import view_config
 
 from exams.ports.proctoring import BearerProblem, BearerRefused, ServiceTokenRefused, TokenError
 
+from .acs_schema import parse_control_request
 from .errors import NO_STORE, ApiError, bad_request, method_not_allowed
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,8 @@ def acs(request):
         acs_service.authorize(registration, _bearer_token(request))
     except BearerRefused as refused:
         raise _bearer_refusal(refused) from None
-    outcome = acs_service.control(registration, _control_message(request))
+    message = parse_control_request(_control_message(request), issuer=acs_service.issuer)
+    outcome = acs_service.control(registration, message)
     log.info("ACS %s for attempt %s: %s", outcome.request.action, outcome.attempt.id,
              "replay, nothing changed" if outcome.replayed else f"now {outcome.attempt.status.value}")
     # edx-exams answers "terminated" to every accepted message, flag included; vendors rely on it.

@@ -289,14 +289,14 @@ class SqlAttemptRepository(_Repo):
             return None
         return _prefixed_exam(row), (_attempt(row) if row.id is not None else None)
 
-    def find(self, anonymous_user_id, resource_id, attempt_number, provider_ids=None):
-        """The attempt a vendor names by (LTI sub, resource link id, attempt number)."""
+    def find(self, anonymous_user_id, resource_id, attempt_number, registration_id):
+        """The attempt a vendor names by (LTI sub, resource link id, attempt number), of its own exams."""
         stmt = (select(t.attempts).join(t.users, t.users.c.id == t.attempts.c.user_id)
                 .join(t.exams, t.exams.c.id == t.attempts.c.exam_id)
+                .join(t.providers, t.providers.c.id == t.exams.c.provider_id)
                 .where(t.users.c.anonymous_user_id == str(anonymous_user_id), t.exams.c.resource_id == resource_id,
-                       t.attempts.c.attempt_number == attempt_number))
-        if provider_ids is not None:
-            stmt = stmt.where(t.exams.c.provider_id.in_(list(provider_ids)))
+                       t.attempts.c.attempt_number == attempt_number,
+                       t.providers.c.lti_configuration_id == registration_id))
         rows = self.session.execute(stmt.limit(2)).all()
         return _attempt(rows[0]) if len(rows) == 1 else None
 
