@@ -63,12 +63,16 @@ class FakeUserRepository:
         return copy.deepcopy(self.table.insert(copy.deepcopy(user)))
 
     def save(self, user):
-        self.table.rows[user.id] = copy.deepcopy(user)
+        """Profile fields only: the username and the anonymous user id never change (as in SQL)."""
+        stored = self.table.rows[user.id]
+        for name in ("email", "full_name", "lms_user_id", "is_staff", "is_active"):
+            setattr(stored, name, getattr(user, name))
 
 
 class FakeStaffRoleRepository:
     def __init__(self):
-        self.roles_held: set[tuple[int, str, str | None]] = set()
+        # In grant order, as the SQL rows are listed.
+        self.roles_held: list[tuple[int, str, str | None]] = []
 
     def has_course_role(self, user_id, course_id):
         return any(u == user_id and c == course_id for u, c, _ in self.roles_held)
@@ -77,18 +81,18 @@ class FakeStaffRoleRepository:
         key = (user_id, course_id, role)
         if key in self.roles_held:
             return False
-        self.roles_held.add(key)
+        self.roles_held.append(key)
         return True
 
     def remove(self, user_id, course_id, role):
         key = (user_id, course_id, role)
         if key not in self.roles_held:
             return False
-        self.roles_held.discard(key)
+        self.roles_held.remove(key)
         return True
 
     def roles(self, user_id, course_id):
-        return sorted((r for u, c, r in self.roles_held if u == user_id and c == course_id), key=str)
+        return [r for u, c, r in self.roles_held if u == user_id and c == course_id]
 
 
 class FakeProviderRepository:
@@ -154,11 +158,13 @@ class FakeCourseConfigRepository:
 
 
 class FakeAttemptRepository:
-    def __init__(self, users: FakeUserRepository, exams: FakeExamRepository, providers: FakeProviderRepository):
+    def __init__(self, users: FakeUserRepository, exams: FakeExamRepository,
+                 providers: FakeProviderRepository | None = None):
         self.table = _Table()
         self.users = users
         self.exams = exams
-        self.providers = providers
+        self.providers = providers if providers is not None else FakeProviderRepository()
+        self.control_results = None  # set by FakeRepositories: deleting an attempt deletes its results
         self.history_rows: list[StatusChange] = []
         self.locked: list[int] = []
 
@@ -207,7 +213,12 @@ class FakeAttemptRepository:
         attempt.changes.clear()
 
     def delete(self, attempt):
+        """The attempt and its control results go; its history stays (as in SQL)."""
         self.table.rows.pop(attempt.id, None)
+        if self.control_results is not None:
+            results = self.control_results.table.rows
+            for result_id in [r.id for r in results.values() if r.attempt_id == attempt.id]:
+                del results[result_id]
 
     def list_for_exam(self, exam_id, limit, offset):
         found = sorted((a for a in self._all() if a.exam_id == exam_id), key=lambda a: (a.created, a.id),
@@ -308,6 +319,7 @@ class FakeRepositories:
         self.attempts = FakeAttemptRepository(self.users, self.exams, self.providers)
         self.allowances = FakeAllowanceRepository(self.users, self.exams)
         self.control_results = FakeControlResultRepository()
+        self.attempts.control_results = self.control_results
 
     def ping(self) -> None:
         return None

@@ -5,39 +5,22 @@ manager, as a request has it (pyramid_tm + zope.sqlalchemy)."""
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import pytest
-import transaction
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from exams.adapters.sql import tables
-from exams.adapters.sql.repositories import SqlRepositories
-from exams.adapters.sql.session import make_session_factory, session_in_transaction
 from exams.domain.errors import Conflict
 from exams.domain.exams import CourseConfig, Exam, ExamType, Provider
 from exams.domain.users import User
+from tests.conftest import sql_unit_of_work
 
 C = "course-v1:edx+test+f19"
 
 
-@contextmanager
-def unit_of_work(engine, *, commit: bool = True):
-    """Repositories over one transaction; committed at the end (or aborted, or on an error)."""
-    manager = transaction.TransactionManager(explicit=True)
-    manager.begin()
-    session = session_in_transaction(make_session_factory(engine), manager)
-    try:
-        yield SqlRepositories(session)
-    except BaseException:
-        manager.abort()
-        raise
-    else:
-        manager.commit() if commit else manager.abort()
-    finally:
-        session.close()
+unit_of_work = sql_unit_of_work
 
 
 def all_rows(engine, table):
