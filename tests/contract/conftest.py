@@ -66,3 +66,60 @@ def store(request, tmp_path_factory):
         _engines[url] = make_engine(url)
     empty_tables(_engines[url])
     return SqlStore(request.param, _engines[url])
+
+
+class Clock:
+    """The time the LTI store reads (for nonce reuse); tests move it."""
+
+    def __init__(self, now):
+        self.at = now
+
+    def __call__(self):
+        return self.at
+
+
+class LtiBackend:
+    """An LTI store of one backend with the clock it reads, and a learner's attempt to launch for."""
+
+    def __init__(self, name, store, repos, clock):
+        self.name, self.store, self.repos, self.clock = name, store, repos, clock
+
+    def seed_attempt(self, now) -> tuple[int, int, int]:
+        from exams.domain.attempts import Attempt, AttemptStatus
+        from exams.domain.exams import Exam, ExamType
+        from exams.domain.users import User
+
+        user = self.repos.users.ensure(User(id=None, username="learner"))
+        exam = self.repos.exams.add(Exam(id=None, course_id="course-v1:a+b+c", content_id="block-v1:x",
+                                         exam_name="Final", exam_type=ExamType.PROCTORED, time_limit_mins=30,
+                                         resource_id="rl-1"))
+        attempt = self.repos.attempts.add(Attempt(id=None, user_id=user.id, exam_id=exam.id, created=now,
+                                                  modified=now, status=AttemptStatus.DOWNLOAD_SOFTWARE_CLICKED))
+        return user.id, exam.id, attempt.id
+
+
+@pytest.fixture(params=BACKENDS)
+def lti(request, tmp_path_factory):
+    """An empty LTI store of one backend (one open unit of work, rolled back at the end)."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy.orm import sessionmaker
+
+    from exams.adapters.sql.lti_repositories import LtiRepositories
+    from exams.adapters.sql.repositories import SqlRepositories
+    from tests.fakes_lti import FakeLtiStore
+
+    clock = Clock(datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc))
+    if request.param == "fake":
+        yield LtiBackend("fake", FakeLtiStore(now=clock), FakeRepositories(), clock)
+        return
+    url = migrated_database(request.param, tmp_path_factory)
+    if url not in _engines:
+        _engines[url] = make_engine(url)
+    empty_tables(_engines[url])
+    session = sessionmaker(bind=_engines[url], expire_on_commit=False)()
+    try:
+        yield LtiBackend(request.param, LtiRepositories(session, now=clock), SqlRepositories(session), clock)
+    finally:
+        session.rollback()
+        session.close()
