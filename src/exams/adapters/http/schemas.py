@@ -163,8 +163,15 @@ def course_config_schema():
     return schema
 
 
+def _names_a_learner(node, value):
+    if not value["username"] and not value["email"]:
+        error = colander.Invalid(node)
+        error["username"] = "username or email must be provided"
+        raise error
+
+
 def allowance_item_schema():
-    schema = colander.SchemaNode(colander.Mapping(unknown="ignore"))
+    schema = colander.SchemaNode(colander.Mapping(unknown="ignore"), validator=_names_a_learner)
     schema.add(required(StrictInt(minimum=1), name="exam_id"))
     schema.add(colander.SchemaNode(Text(150), name="username", missing=None))
     schema.add(colander.SchemaNode(Text(254), name="email", missing=None))

@@ -204,13 +204,9 @@ def grant_allowances(request):
     schema = allowance_item_schema()
     errors, requests = [], []
     for data, error in deserialize_each(schema, items):
+        errors.append(error)
         if data is None:
-            errors.append(error)
             continue
-        if not data["username"] and not data["email"]:
-            errors.append({"username": ["username or email must be provided"]})
-            continue
-        errors.append({})
         requests.append(AllowanceRequest(exam_id=data["exam_id"], username=data["username"], email=data["email"],
                                          extra_time_mins=data["extra_time_mins"]))
     if any(errors):
