@@ -9,8 +9,11 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
-from exams.ports.events import BusUnavailable, RoleEventDelivery
+from exams.domain.errors import Conflict
+from exams.ports.events import BusUnavailable, RoleEventDelivery, WireMessage
+from exams.ports.outbox import Lease, OutboxEntry, OutboxStats
 from exams.services.events import EventUnit
 from tests.fakes_repositories import FakeRepositories
 
@@ -93,3 +96,109 @@ class FakeRoleEventSource:
     def ack(self, message_id):
         self.pending.pop(message_id, None)
         self.acked.append(message_id)
+
+
+class FakeOutbox:
+    """``Outbox`` and ``RelayLease`` in memory (``OutboxStore``); tests/contract/test_outbox.py runs the same
+    tests on it and on the SQL outbox. Rows are ``OutboxEntry`` values by ``seq``; a seq is never reused."""
+
+    def __init__(self):
+        self.rows: dict[int, OutboxEntry] = {}
+        self.last_seq = 0
+        self.leases: dict[str, Lease] = {}
+
+    def _insert(self, entry_fields: dict) -> int:
+        if any(r.event_id == entry_fields["event_id"] for r in self.rows.values()):
+            raise Conflict(f"event {entry_fields['event_id']} is already in the outbox")
+        self.last_seq += 1
+        self.rows[self.last_seq] = OutboxEntry(seq=self.last_seq, **entry_fields)
+        return self.last_seq
+
+    def _set(self, seq: int, **values) -> None:
+        if seq in self.rows:
+            self.rows[seq] = replace(self.rows[seq], **values)
+
+    @staticmethod
+    def _wire(message: WireMessage) -> WireMessage:
+        # As the SQL outbox reads it back: the metadata headers in their wire order.
+        h = message.headers
+        return WireMessage(topic=message.topic, key=message.key, value=bytes(message.value), headers={
+            "type": h["type"], "id": h["id"], "source": h["source"], "time": h["time"],
+            "minorversion": str(h["minorversion"]), "sourcehost": h["sourcehost"], "sourcelib": h["sourcelib"]})
+
+    def append(self, message, created_at):
+        return self._insert(dict(event_id=message.headers["id"], event_type=message.headers["type"],
+                                 partition_key=message.key.decode("utf-8"), message=self._wire(message),
+                                 created_at=created_at))
+
+    def append_unencoded(self, event, topic, headers, reason, created_at):
+        return self._insert(dict(event_id=event.event_id, event_type=event.event_type, partition_key=event.course_key,
+                                 message=None, created_at=created_at, dead=True, last_error=reason, unencoded=event))
+
+    def unpublished(self, limit):
+        found = [r for r in self.rows.values() if r.published_at is None and r.message is not None]
+        return sorted(found, key=lambda r: r.seq)[:limit]
+
+    def mark_published(self, seq, broker_msg_id, at):
+        self._set(seq, published_at=at, broker_msg_id=broker_msg_id, next_attempt_at=None)
+
+    def mark_failed(self, seq, error, next_attempt_at):
+        if seq in self.rows:
+            self._set(seq, attempts=self.rows[seq].attempts + 1, last_error=error[:2000],
+                      next_attempt_at=next_attempt_at)
+
+    def mark_dead(self, seq, error):
+        if seq in self.rows:
+            self._set(seq, attempts=self.rows[seq].attempts + 1, last_error=error[:2000], dead=True)
+
+    def get(self, event_id):
+        return next((r for r in self.rows.values() if r.event_id == event_id), None)
+
+    def requeue(self, seq, message=None):
+        values = dict(dead=False, attempts=0, next_attempt_at=None, published_at=None, broker_msg_id=None)
+        if message is not None:
+            values.update(message=self._wire(message), partition_key=message.key.decode("utf-8"), unencoded=None,
+                          last_error=None)
+        self._set(seq, **values)
+
+    def published_since(self, since, limit):
+        found = [r for r in self.rows.values() if r.published_at is not None and r.created_at >= since]
+        return sorted(found, key=lambda r: r.seq)[:limit]
+
+    def held(self, limit):
+        found = [r for r in self.rows.values() if r.published_at is None and r.dead]
+        return sorted(found, key=lambda r: r.seq)[:limit]
+
+    def stats(self):
+        waiting = [r for r in self.rows.values() if r.published_at is None and not r.dead]
+        return OutboxStats(
+            unpublished=len(waiting),
+            dead=sum(1 for r in self.rows.values() if r.published_at is None and r.dead and r.message is not None),
+            unencodable=sum(1 for r in self.rows.values() if r.published_at is None and r.message is None),
+            published=sum(1 for r in self.rows.values() if r.published_at is not None),
+            oldest_unpublished_at=min((r.created_at for r in waiting), default=None))
+
+    def purge_published(self, before):
+        gone = [s for s, r in self.rows.items() if r.published_at is not None and r.published_at < before]
+        for seq in gone:
+            del self.rows[seq]
+        return len(gone)
+
+    def delete(self, seq):
+        self.rows.pop(seq, None)
+
+    def acquire_lease(self, name, owner, now, ttl_seconds):
+        held = self.leases.get(name)
+        if held is not None and held.owner not in (None, owner) and held.expires_at is not None \
+                and held.expires_at >= now:
+            return False
+        self.leases[name] = Lease(name, owner, now + timedelta(seconds=ttl_seconds))
+        return True
+
+    def release_lease(self, name, owner):
+        held = self.leases.get(name)
+        if held is not None and held.owner == owner:
+            self.leases[name] = Lease(name, None, None)
+
+    def lease(self, name):
+        return self.leases.get(name)

@@ -123,3 +123,26 @@ def lti(request, tmp_path_factory):
     finally:
         session.rollback()
         session.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def outbox(request, tmp_path_factory):
+    """An empty event outbox with its relay lease (``OutboxStore``) of one backend, in one open unit of work."""
+    from sqlalchemy.orm import sessionmaker
+
+    from exams.adapters.sql.outbox import SqlOutbox
+    from tests.fakes_events import FakeOutbox
+
+    if request.param == "fake":
+        yield FakeOutbox()
+        return
+    url = migrated_database(request.param, tmp_path_factory)
+    if url not in _engines:
+        _engines[url] = make_engine(url)
+    empty_tables(_engines[url])
+    session = sessionmaker(bind=_engines[url], expire_on_commit=False)()
+    try:
+        yield SqlOutbox(session)
+    finally:
+        session.rollback()
+        session.close()
