@@ -69,10 +69,14 @@ def store(request, tmp_path_factory):
 
 
 class Clock:
-    """The time the LTI store reads (for nonce reuse); tests move it."""
+    """The time the LTI store reads (for nonce reuse); tests move it. A ``Clock`` (``now()``) that can also be
+    called for the time."""
 
     def __init__(self, now):
         self.at = now
+
+    def now(self):
+        return self.at
 
     def __call__(self):
         return self.at
@@ -119,7 +123,7 @@ def lti(request, tmp_path_factory):
     empty_tables(_engines[url])
     session = sessionmaker(bind=_engines[url], expire_on_commit=False)()
     try:
-        yield LtiBackend(request.param, LtiRepositories(session, now=clock), SqlRepositories(session), clock)
+        yield LtiBackend(request.param, LtiRepositories(session, clock), SqlRepositories(session), clock)
     finally:
         session.rollback()
         session.close()
