@@ -6,7 +6,6 @@ and rolls all of them back when the work raises, as the SQL transaction does.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -15,6 +14,7 @@ from exams.domain.errors import Conflict
 from exams.ports.events import BusUnavailable, RoleEventDelivery, WireMessage
 from exams.ports.outbox import Lease, OutboxEntry, OutboxStats
 from exams.services.events import EventUnit
+from tests.fakes import rolled_back_on_error
 from tests.fakes_repositories import FakeRepositories
 
 
@@ -57,19 +57,13 @@ class FakeEventUnits:
         return cls(FakeRepositories(), FakeEventInbox(), outbox)
 
     def transact(self, work):
-        saved = copy.deepcopy((self.repos.__dict__, self.inbox.__dict__, getattr(self.outbox, "__dict__", None)))
-        try:
+        stores = [self.repos, self.inbox] + ([self.outbox] if self.outbox is not None else [])
+        with rolled_back_on_error(*stores):
             result = work(EventUnit(outbox=self.outbox, inbox=self.inbox, repos=self.repos))
             if self.fail_next is not None:
                 error, self.fail_next = self.fail_next, None
                 raise error
             return result
-        except BaseException:
-            self.repos.__dict__.update(saved[0])
-            self.inbox.__dict__.update(saved[1])
-            if saved[2] is not None:
-                self.outbox.__dict__.update(saved[2])
-            raise
 
 
 class FakeRoleEventSource:

@@ -9,7 +9,6 @@ issued by ``start_assessment_token``.
 
 from __future__ import annotations
 
-import copy
 import itertools
 from contextlib import contextmanager
 from dataclasses import replace
@@ -18,11 +17,22 @@ from urllib.parse import urlencode
 
 from exams.domain.errors import Conflict
 from exams.ports.lti import (MESSAGE_START_PROCTORING, LaunchRejected, PlatformKey, RejectionCode,
-                             StartAssessmentClaims)
+                             StartAssessmentClaims, ToolRegistration)
+from tests.fakes import rolled_back_on_error
 
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def a_registration(client_id="tool-1", kid="kid-1", **kw) -> ToolRegistration:
+    """A tool registration as an operator would store it (``registration_id`` is assigned on ``add``)."""
+    values = dict(registration_id="", client_id=client_id, oidc_login_url="https://tool.example/login",
+                  launch_url="https://tool.example/launch", platform_private_key='{"kty":"RSA"}',
+                  platform_kid=kid, redirect_uris=("https://tool.example/launch", "https://tool.example/other"),
+                  tool_jwks_url="https://tool.example/jwks")
+    values.update(kw)
+    return ToolRegistration(**values)
 
 
 class FakeRegistrationRepository:
@@ -136,12 +146,8 @@ class FakeLtiStore:
 
     @contextmanager
     def unit_of_work(self):
-        saved = copy.deepcopy(self.__dict__)
-        try:
+        with rolled_back_on_error(self):
             yield self
-        except BaseException:
-            self.__dict__.update(saved)
-            raise
 
 
 class FakeLtiPlatform:

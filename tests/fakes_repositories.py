@@ -19,6 +19,7 @@ from exams.domain.errors import Conflict
 from exams.domain.exams import CourseConfig, Exam, Provider
 from exams.domain.reviews import REVIEW_ACTION, ControlResult
 from exams.domain.users import User
+from tests.fakes import rolled_back_on_error
 
 
 class _Table:
@@ -327,13 +328,8 @@ class FakeRepositories:
     @contextmanager
     def unit_of_work(self):
         """Roll every repository back if the block raises (what the request's transaction does)."""
-        saved = copy.deepcopy(self.__dict__)
-        try:
+        with rolled_back_on_error(self):
             yield self
-        except BaseException:
-            # One deepcopy keeps the repositories' references to each other consistent.
-            self.__dict__.update(saved)
-            raise
 
 
 class FakeAccessTokenSigner:

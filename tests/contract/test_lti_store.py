@@ -8,19 +8,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from exams.domain.errors import Conflict
-from exams.ports.lti import MESSAGE_END_ASSESSMENT, MESSAGE_START_PROCTORING, ToolRegistration
+from exams.ports.lti import MESSAGE_END_ASSESSMENT, MESSAGE_START_PROCTORING
 from exams.ports.lti_store import LaunchState
+from tests.fakes_lti import a_registration
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
-
-
-def registration(client_id="tool-1", kid="kid-1", **kw) -> ToolRegistration:
-    values = dict(registration_id="", client_id=client_id, oidc_login_url="https://tool.example/login",
-                  launch_url="https://tool.example/launch", platform_private_key='{"kty":"RSA"}',
-                  platform_kid=kid, redirect_uris=("https://tool.example/launch", "https://tool.example/other"),
-                  tool_jwks_url="https://tool.example/jwks")
-    values.update(kw)
-    return ToolRegistration(**values)
 
 
 def launch(registration_id, user_id, attempt_id, exam_id, *, hint="hint-1", binding="b" * 64,
@@ -35,7 +27,7 @@ def launch(registration_id, user_id, attempt_id, exam_id, *, hint="hint-1", bind
 
 def test_a_registration_round_trips_with_its_redirect_uris_and_keys(lti):
     repos = lti.store
-    stored = repos.registrations.add(registration())
+    stored = repos.registrations.add(a_registration())
     assert stored.registration_id.isdigit()
     assert repos.registrations.get(stored.registration_id) == stored
     assert repos.registrations.get_by_client_id("tool-1") == stored
@@ -47,7 +39,7 @@ def test_a_registration_round_trips_with_its_redirect_uris_and_keys(lti):
 
 def test_unknown_or_malformed_registration_ids_find_nothing(lti):
     repos = lti.store
-    repos.registrations.add(registration())
+    repos.registrations.add(a_registration())
     for bad in ("999", "abc", "", "1; drop table", "1" * 40, "-1"):
         assert repos.registrations.get(bad) is None
     assert repos.registrations.get_by_client_id("nope") is None
@@ -55,12 +47,12 @@ def test_unknown_or_malformed_registration_ids_find_nothing(lti):
 
 def test_a_taken_client_id_or_kid_is_a_conflict_and_the_transaction_goes_on(lti):
     repos = lti.store
-    repos.registrations.add(registration())
+    repos.registrations.add(a_registration())
     with pytest.raises(Conflict):
-        repos.registrations.add(registration(kid="kid-2"))
+        repos.registrations.add(a_registration(kid="kid-2"))
     with pytest.raises(Conflict):
-        repos.registrations.add(registration(client_id="tool-2"))
-    other = repos.registrations.add(registration(client_id="tool-3", kid="kid-3", redirect_uris=()))
+        repos.registrations.add(a_registration(client_id="tool-2"))
+    other = repos.registrations.add(a_registration(client_id="tool-3", kid="kid-3", redirect_uris=()))
     assert [r.client_id for r in repos.registrations.list()] == ["tool-1", "tool-3"]
     assert other.allowed_redirect_uris() == ("https://tool.example/launch",)
 
@@ -100,7 +92,7 @@ def test_nonce_keys_must_be_short_strings(lti):
 
 def test_a_launch_is_found_by_its_hint_and_its_hint_is_spent_once(lti):
     repos = lti.store
-    reg = repos.registrations.add(registration())
+    reg = repos.registrations.add(a_registration())
     user_id, exam_id, attempt_id = lti.seed_attempt(NOW)
     stored = repos.launches.add(launch(reg.registration_id, user_id, attempt_id, exam_id))
     assert stored.id is not None
@@ -114,7 +106,7 @@ def test_a_launch_is_found_by_its_hint_and_its_hint_is_spent_once(lti):
 
 def test_a_hint_cannot_be_spent_after_it_expired(lti):
     repos = lti.store
-    reg = repos.registrations.add(registration())
+    reg = repos.registrations.add(a_registration())
     user_id, exam_id, attempt_id = lti.seed_attempt(NOW)
     stored = repos.launches.add(launch(reg.registration_id, user_id, attempt_id, exam_id))
     assert repos.launches.mark_used(stored.id, NOW + timedelta(minutes=10)) is False
@@ -122,8 +114,8 @@ def test_a_hint_cannot_be_spent_after_it_expired(lti):
 
 def test_pending_starts_are_this_browsers_used_uncompleted_unexpired_start_launches(lti):
     repos = lti.store
-    reg = repos.registrations.add(registration())
-    other_reg = repos.registrations.add(registration(client_id="tool-2", kid="kid-2"))
+    reg = repos.registrations.add(a_registration())
+    other_reg = repos.registrations.add(a_registration(client_id="tool-2", kid="kid-2"))
     user_id, exam_id, attempt_id = lti.seed_attempt(NOW)
     mine = repos.launches.add(launch(reg.registration_id, user_id, attempt_id, exam_id, hint="mine"))
     newer = repos.launches.add(launch(reg.registration_id, user_id, attempt_id, exam_id, hint="newer"))
@@ -143,7 +135,7 @@ def test_pending_starts_are_this_browsers_used_uncompleted_unexpired_start_launc
 
 def test_a_launch_completes_once_and_remembers_end_assessment_return(lti):
     repos = lti.store
-    reg = repos.registrations.add(registration())
+    reg = repos.registrations.add(a_registration())
     user_id, exam_id, attempt_id = lti.seed_attempt(NOW)
     stored = repos.launches.add(launch(reg.registration_id, user_id, attempt_id, exam_id))
     assert repos.launches.complete(stored.id, True, NOW) is False  # hint not spent yet
@@ -159,7 +151,7 @@ def test_a_launch_completes_once_and_remembers_end_assessment_return(lti):
 
 def test_purging_deletes_expired_uncompleted_launches_only(lti):
     repos = lti.store
-    reg = repos.registrations.add(registration())
+    reg = repos.registrations.add(a_registration())
     user_id, exam_id, attempt_id = lti.seed_attempt(NOW)
     repos.launches.add(launch(reg.registration_id, user_id, attempt_id, exam_id, hint="old",
                               expires_at=NOW - timedelta(seconds=1)))
@@ -177,6 +169,6 @@ def test_purging_deletes_expired_uncompleted_launches_only(lti):
 @pytest.mark.parametrize("value", ["a\x00b", "\ud800", 7, None])
 def test_lookups_with_values_no_database_can_hold_find_nothing(lti, value):
     repos = lti.store
-    repos.registrations.add(registration())
+    repos.registrations.add(a_registration())
     assert repos.registrations.get_by_client_id(value) is None
     assert repos.launches.get_by_hint(value) is None

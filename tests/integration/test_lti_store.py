@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.orm import sessionmaker
 
 from exams.adapters.sql.lti_repositories import LtiRepositories
-from exams.ports.lti import ToolRegistration
+from tests.fakes_lti import a_registration
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -20,18 +20,9 @@ def session_factory(db):
     return sessionmaker(bind=db, expire_on_commit=False)
 
 
-def registration(client_id="tool-1", kid="kid-1", **kw) -> ToolRegistration:
-    values = dict(registration_id="", client_id=client_id, oidc_login_url="https://tool.example/login",
-                  launch_url="https://tool.example/launch", platform_private_key='{"kty":"RSA"}',
-                  platform_kid=kid, redirect_uris=("https://tool.example/launch", "https://tool.example/other"),
-                  tool_jwks_url="https://tool.example/jwks")
-    values.update(kw)
-    return ToolRegistration(**values)
-
-
 def test_a_registration_survives_a_new_session(session_factory):
     first = session_factory()
-    stored = LtiRepositories(first).registrations.add(registration())
+    stored = LtiRepositories(first).registrations.add(a_registration())
     first.commit()
     first.close()
     second = session_factory()
