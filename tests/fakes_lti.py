@@ -163,6 +163,20 @@ class FakeLtiPlatform:
         n = next(self._ids)
         return PlatformKey(private_jwk_json=f'{{"fake": {n}}}', kid=f"kid-{n}")
 
+    def tool_key_problem(self, material):
+        """A JSON object with ``kty`` or ``keys``, or a PEM public key, is a key here; anything else is not."""
+        import json
+
+        if material.startswith("-----BEGIN PUBLIC KEY-----"):
+            return None
+        try:
+            document = json.loads(material)
+        except ValueError:
+            document = None
+        if isinstance(document, dict) and ("kty" in document or "keys" in document):
+            return None
+        return "The tool's public key must be a PEM public key, a JWK or a JWKS."
+
     def public_jwks(self, registrations):
         return {"keys": [{"kid": r.platform_kid, "kty": "RSA"} for r in registrations]}
 

@@ -3,6 +3,7 @@ PostgreSQL, so a fake that the service unit tests rely on cannot drift from what
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -186,6 +187,41 @@ def test_a_second_provider_with_the_same_name_is_a_conflict(store):
             repos.providers.add(Provider(id=None, name="proctorio", verbose_name="Another"))
     with store.unit_of_work() as repos:
         assert [p.verbose_name for p in repos.providers.list()] == ["Proctorio"]
+
+
+def test_a_provider_in_use_by_a_course_or_an_exam_cannot_be_removed_and_an_update_keeps_its_name(store):
+    with store.unit_of_work() as repos:
+        used = repos.providers.add(Provider(id=None, name="used", verbose_name="Used"))
+        by_exam = repos.providers.add(Provider(id=None, name="by_exam", verbose_name="By exam"))
+        free = repos.providers.add(Provider(id=None, name="free", verbose_name="Free", org_key="edx"))
+        repos.configs.put(CourseConfig(course_id=C, provider_id=used.id))
+        repos.exams.add(an_exam(course=OTHER, is_active=False, provider_id=by_exam.id))
+    with store.unit_of_work() as repos:
+        assert repos.providers.courses_using(used.id) == [C]
+        assert repos.providers.courses_using(by_exam.id) == [OTHER]
+        assert repos.providers.courses_using(free.id) == []
+        assert repos.providers.remove(used.id) is False
+        assert repos.providers.remove(by_exam.id) is False
+        assert repos.providers.remove(free.id) is True
+        assert repos.providers.remove(free.id) is False
+        repos.providers.save(replace(used, name="renamed", verbose_name="Used again", tech_support_email="a@b.test"))
+    with store.unit_of_work() as repos:
+        assert [p.name for p in repos.providers.list()] == ["used", "by_exam"]
+        assert repos.providers.get(used.id) == replace(used, verbose_name="Used again", tech_support_email="a@b.test")
+
+
+def test_course_staff_are_listed_by_course_then_username(store):
+    with store.unit_of_work() as repos:
+        bob = repos.users.ensure(User(id=None, username="bob"))
+        alice = repos.users.ensure(User(id=None, username="alice"))
+        repos.staff_roles.add(bob.id, C, "staff")
+        repos.staff_roles.add(alice.id, C, "instructor")
+        repos.staff_roles.add(alice.id, "course-v1:a+a+a", "staff")
+    with store.unit_of_work() as repos:
+        assert repos.staff_roles.listing() == [("alice", "course-v1:a+a+a", "staff"), ("alice", C, "instructor"),
+                                               ("bob", C, "staff")]
+        assert repos.staff_roles.listing(C) == [("alice", C, "instructor"), ("bob", C, "staff")]
+        assert repos.staff_roles.listing("course-v1:none+none+none") == []
 
 
 # -- exams ---------------------------------------------------------------------------------------------

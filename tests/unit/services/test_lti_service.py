@@ -272,4 +272,12 @@ def test_a_registration_with_bad_values_is_refused(w, overrides):
 def test_a_taken_client_id_is_a_conflict(w):
     with pytest.raises(Conflict):
         w.service.register_tool(client_id="tool-1", oidc_login_url="https://tool.example/login",
-                                launch_url=REDIRECT, tool_public_key="{}")
+                                launch_url=REDIRECT, tool_public_key='{"kty": "RSA"}')
+
+
+def test_a_tool_key_that_is_not_a_key_is_refused(w):
+    refused = refusal(Rejected, lambda: w.service.register_tool(
+        client_id="tool-2", oidc_login_url="https://tool.example/login", launch_url=REDIRECT,
+        tool_public_key="hello world"))
+    assert refused.code == "invalid_tool_key"
+    assert len(w.store.registrations.list()) == 1

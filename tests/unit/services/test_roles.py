@@ -117,6 +117,12 @@ def test_roles_that_do_not_make_course_staff_and_incomplete_events_are_ignored(u
     assert units.repos.staff_roles.roles_held == []
 
 
+def test_a_role_event_with_a_malformed_course_key_is_ignored_not_stored(units):
+    assert apply(units, role_event(course="not-a-course")) == "ignored"
+    assert apply(units, role_event(event_id=uuid.uuid4())) == "added"
+    assert units.repos.staff_roles.listing() == [("dana", C, "staff")]
+
+
 def test_removing_a_role_nobody_holds_is_absent(units):
     assert apply(units, role_event(added=False)) == "absent"
 
