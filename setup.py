@@ -3,7 +3,8 @@ from setuptools import find_packages, setup
 requires = [
     "pyramid>=2.0",
     "pyramid_tm>=2.5",
-    "waitress>=3.0",
+    "waitress>=3.0",  # pserve development.ini
+    "gunicorn>=25.1",  # production: gunicorn --paste production.ini (docs/performance.md)
     "plaster_pastedeploy",
     "SQLAlchemy>=2.0",
     "zope.sqlalchemy>=3.0",
@@ -27,6 +28,7 @@ tests_require = [
     "pylti1p3==2.0.0",  # a real LTI 1.3 tool library: its ServiceConnector calls our token endpoint and ACS
     "aiosmtpd>=1.4",  # a real SMTP server on loopback for the email tests
     "confluent-kafka[schemaregistry]>=2.4",  # the Kafka event-bus tests (librdkafka's mock cluster)
+    "py-spy>=0.3",  # bench/run.py --profile: flame graphs of the server under load
 ]
 
 # exams.event_bus.backend = kafka: the producer and the schema registry client edx-event-bus-kafka uses.
