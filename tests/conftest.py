@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 
 import pytest
+import transaction
 from dependency_injector import providers
 from sqlalchemy import text
 
 from exams.adapters.sql import tables
 from exams.adapters.sql.migrate import upgrade
-from exams.adapters.sql.session import make_engine
+from exams.adapters.sql.repositories import SqlRepositories
+from exams.adapters.sql.session import make_engine, make_session_factory, session_in_transaction
 from exams.adapters.tokens.access_tokens import generate_private_jwk
 from exams.adapters.tokens.lms_jwt import sign_hs256
 from tests.fakes import FakeClock, RecordingOutcomes
@@ -57,10 +60,14 @@ def postgres_url() -> str | None:
     return _worker_urls[base]
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request, tmp_path_factory):
-    """A migrated, empty database of each backend."""
-    if request.param == "sqlite":
+_migrated: dict[str, str] = {}
+
+
+def migrated_database(backend: str, tmp_path_factory) -> str:
+    """The URL of this process's migrated database of ``backend`` ("sqlite" or "postgresql"), built once."""
+    if backend in _migrated:
+        return _migrated[backend]
+    if backend == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'exams.db'}"
     else:
         url = postgres_url()
@@ -73,7 +80,14 @@ def database_url(request, tmp_path_factory):
             conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
         engine.dispose()
     upgrade(url)
+    _migrated[backend] = url
     return url
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request, tmp_path_factory):
+    """A migrated, empty database of each backend."""
+    return migrated_database(request.param, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -102,6 +116,24 @@ def empty_tables(engine) -> None:
                 conn.execute(text(f"DELETE FROM {name}"))
             conn.execute(text("DELETE FROM sqlite_sequence")) if conn.execute(
                 text("SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'")).first() else None
+
+
+@contextmanager
+def sql_unit_of_work(engine, *, commit: bool = True):
+    """SQL repositories over one transaction, as a request has them (a session joined to a transaction
+    manager); committed at the end, or aborted with ``commit=False`` or on an error."""
+    manager = transaction.TransactionManager(explicit=True)
+    manager.begin()
+    session = session_in_transaction(make_session_factory(engine), manager)
+    try:
+        yield SqlRepositories(session)
+    except BaseException:
+        manager.abort()
+        raise
+    else:
+        manager.commit() if commit else manager.abort()
+    finally:
+        session.close()
 
 
 @pytest.fixture

@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
+import copy
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+
+
+@contextmanager
+def rolled_back_on_error(*stores):
+    """A unit of work over in-memory fakes: when the block raises, every store gets back the state it had.
+
+    One deepcopy of them all keeps the references between them consistent. Yields the saved state (of the
+    first store) for callers that also roll back on purpose.
+    """
+    saved = copy.deepcopy([store.__dict__ for store in stores])
+    try:
+        yield saved[0]
+    except BaseException:
+        for store, state in zip(stores, saved):
+            store.__dict__.update(state)
+        raise
 
 
 class FakeClock:

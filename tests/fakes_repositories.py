@@ -19,6 +19,7 @@ from exams.domain.errors import Conflict
 from exams.domain.exams import CourseConfig, Exam, Provider
 from exams.domain.reviews import REVIEW_ACTION, ControlResult
 from exams.domain.users import User
+from tests.fakes import rolled_back_on_error
 
 
 class _Table:
@@ -63,33 +64,37 @@ class FakeUserRepository:
         return copy.deepcopy(self.table.insert(copy.deepcopy(user)))
 
     def save(self, user):
-        self.table.rows[user.id] = copy.deepcopy(user)
+        """Profile fields only: the username and the anonymous user id never change (as in SQL)."""
+        stored = self.table.rows[user.id]
+        for name in ("email", "full_name", "lms_user_id", "is_staff", "is_active"):
+            setattr(stored, name, getattr(user, name))
 
 
 class FakeStaffRoleRepository:
     def __init__(self, users: FakeUserRepository | None = None):
-        self.roles_held: set[tuple[int, str, str | None]] = set()
+        # In grant order, as the SQL rows are listed.
+        self.roles_held: list[tuple[int, str, str | None]] = []
         self.users = users
 
-    def is_course_staff(self, user_id, course_id):
+    def has_course_role(self, user_id, course_id):
         return any(u == user_id and c == course_id for u, c, _ in self.roles_held)
 
     def add(self, user_id, course_id, role):
         key = (user_id, course_id, role)
         if key in self.roles_held:
             return False
-        self.roles_held.add(key)
+        self.roles_held.append(key)
         return True
 
     def remove(self, user_id, course_id, role):
         key = (user_id, course_id, role)
         if key not in self.roles_held:
             return False
-        self.roles_held.discard(key)
+        self.roles_held.remove(key)
         return True
 
     def roles(self, user_id, course_id):
-        return sorted((r for u, c, r in self.roles_held if u == user_id and c == course_id), key=str)
+        return [r for u, c, r in self.roles_held if u == user_id and c == course_id]
 
     def listing(self, course_id=None):
         rows = [(self.users.get(u).username, c, r) for u, c, r in self.roles_held if course_id in (None, c)]
@@ -175,10 +180,13 @@ class FakeCourseConfigRepository:
 
 
 class FakeAttemptRepository:
-    def __init__(self, users: FakeUserRepository, exams: FakeExamRepository):
+    def __init__(self, users: FakeUserRepository, exams: FakeExamRepository,
+                 providers: FakeProviderRepository | None = None):
         self.table = _Table()
         self.users = users
         self.exams = exams
+        self.providers = providers if providers is not None else FakeProviderRepository()
+        self.control_results = None  # set by FakeRepositories: deleting an attempt deletes its results
         self.history_rows: list[StatusChange] = []
         self.locked: list[int] = []
 
@@ -227,13 +235,36 @@ class FakeAttemptRepository:
         attempt.changes.clear()
 
     def delete(self, attempt):
+        """The attempt and its control results go; its history stays (as in SQL)."""
         self.table.rows.pop(attempt.id, None)
+        if self.control_results is not None:
+            results = self.control_results.table.rows
+            for result_id in [r.id for r in results.values() if r.attempt_id == attempt.id]:
+                del results[result_id]
 
     def list_for_exam(self, exam_id, limit, offset):
         found = sorted((a for a in self._all() if a.exam_id == exam_id), key=lambda a: (a.created, a.id),
                        reverse=True)
         page = found[offset:offset + limit]
         return len(found), [(copy.deepcopy(a), self.users.get(a.user_id)) for a in page]
+
+    def find(self, anonymous_user_id, resource_id, attempt_number, registration_id):
+        user = self.users.get_by_anonymous_id(str(anonymous_user_id))
+        if user is None:
+            return None
+        found = []
+        for attempt in self._all():
+            exam = self.exams.get(attempt.exam_id)
+            provider = self.providers.get(exam.provider_id) if exam.provider_id is not None else None
+            if (attempt.user_id == user.id and attempt.attempt_number == attempt_number
+                    and exam.resource_id == resource_id and provider is not None
+                    and provider.lti_configuration_id == registration_id):
+                found.append(attempt)
+        return copy.deepcopy(found[0]) if len(found) == 1 else None
+
+    def users_with_attempts(self, exam_id):
+        ids = sorted({a.user_id for a in self._all() if a.exam_id == exam_id})
+        return [self.users.get(user_id) for user_id in ids]
 
     def expired_ids(self, now, limit):
         due = [a for a in self._all() if a.status in IN_PROGRESS and (a.deadline() is None or a.deadline() <= now)]
@@ -307,9 +338,10 @@ class FakeRepositories:
         self.exams = FakeExamRepository()
         self.configs = FakeCourseConfigRepository()
         self.providers = FakeProviderRepository(self.exams, self.configs)
-        self.attempts = FakeAttemptRepository(self.users, self.exams)
+        self.attempts = FakeAttemptRepository(self.users, self.exams, self.providers)
         self.allowances = FakeAllowanceRepository(self.users, self.exams)
         self.control_results = FakeControlResultRepository()
+        self.attempts.control_results = self.control_results
 
     def ping(self) -> None:
         return None
@@ -317,13 +349,8 @@ class FakeRepositories:
     @contextmanager
     def unit_of_work(self):
         """Roll every repository back if the block raises (what the request's transaction does)."""
-        saved = copy.deepcopy(self.__dict__)
-        try:
+        with rolled_back_on_error(self):
             yield self
-        except BaseException:
-            # One deepcopy keeps the repositories' references to each other consistent.
-            self.__dict__.update(saved)
-            raise
 
 
 class FakeAccessTokenSigner:

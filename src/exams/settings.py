@@ -70,10 +70,6 @@ def _redis_url(value: str) -> str:
     return value
 
 
-def _words(value: str) -> tuple[str, ...]:
-    return tuple(value.split())
-
-
 def _origins(value: str) -> tuple[str, ...]:
     return tuple(_url(v) for v in value.split())
 

@@ -48,9 +48,6 @@ INCOMPLETE = frozenset({S.CREATED, S.DOWNLOAD_SOFTWARE_CLICKED, S.READY_TO_START
 # Statuses in which a vendor's ACS message may act on the attempt.
 ACS_ACTIONABLE = frozenset({S.READY_TO_START, S.STARTED, S.READY_TO_SUBMIT, S.TIMED_OUT, S.SUBMITTED})
 
-# Outcomes the LMS must learn about (event bus), with the event name suffix.
-OUTCOME_EVENTS = {S.SUBMITTED: "submitted", S.VERIFIED: "verified", S.REJECTED: "rejected", S.ERROR: "errored"}
-
 LEARNER_ACTIONS = {
     "start": S.STARTED,
     "stop": S.READY_TO_SUBMIT,
@@ -157,13 +154,18 @@ def other_attempt_active_error(attempt: Attempt, to: AttemptStatus) -> IllegalTr
                              code="other_attempt_active")
 
 
+def total_minutes(exam: Exam, allowance_mins: int) -> int:
+    """The exam's time limit plus the learner's extra time: what the learner is told they will have."""
+    return exam.time_limit_mins + allowance_mins
+
+
 def allowed_minutes(exam: Exam, allowance_mins: int, now: datetime) -> int:
-    """Time limit plus allowance, cut so that the attempt cannot run past the due date.
+    """`total_minutes`, cut so that the attempt cannot run past the due date.
 
     Practice exams may be taken after their due date, so their due date cuts nothing (edx-exams
     cuts them too, which gives a practice attempt started after the due date zero minutes).
     """
-    minutes = exam.time_limit_mins + allowance_mins
+    minutes = total_minutes(exam, allowance_mins)
     if exam.exam_type.is_practice:
         return minutes
     if exam.due_date is not None and now + timedelta(minutes=minutes) > exam.due_date:
@@ -208,7 +210,9 @@ def resolve_action(action: object, attempt: Attempt, exam: Exam, *, caller_id: i
 
 
 @dataclass(frozen=True)
-class AccessGrant:
+class ExamAccess:
+    """The LMS may render the exam's content for this caller for ``expires_in`` seconds."""
+
     expires_in: float
 
 
@@ -216,14 +220,14 @@ ACCESS_TOKEN_WINDOW = 60
 
 
 def decide_exam_access(exam: Exam, attempt: Attempt | None, now: datetime, *,
-                       is_course_staff: bool) -> AccessGrant | None:
+                       is_course_staff: bool) -> ExamAccess | None:
     """Whether the LMS may render exam content for this caller now, and for how long.
 
     Staff always; before the due date only a started attempt with time left (for at most the time
     left); after the due date a submitted or verified attempt unless hidden after due, or no attempt.
     """
     if is_course_staff:
-        return AccessGrant(ACCESS_TOKEN_WINDOW)
+        return ExamAccess(ACCESS_TOKEN_WINDOW)
     past_due = exam.due_date is not None and now >= exam.due_date
     if attempt is not None:
         if not past_due:
@@ -233,11 +237,11 @@ def decide_exam_access(exam: Exam, attempt: Attempt | None, now: datetime, *,
             if remaining <= 0:
                 return None
             # The whole window (the integer 60, as edx-exams sends it) unless less time is left.
-            return AccessGrant(remaining if remaining < ACCESS_TOKEN_WINDOW else ACCESS_TOKEN_WINDOW)
+            return ExamAccess(remaining if remaining < ACCESS_TOKEN_WINDOW else ACCESS_TOKEN_WINDOW)
         if attempt.status in (S.SUBMITTED, S.VERIFIED) and not exam.hide_after_due:
-            return AccessGrant(ACCESS_TOKEN_WINDOW)
+            return ExamAccess(ACCESS_TOKEN_WINDOW)
         return None
     # edx-exams also grants this when the exam is hidden after its due date; we do not.
     if past_due and not exam.hide_after_due:
-        return AccessGrant(ACCESS_TOKEN_WINDOW)
+        return ExamAccess(ACCESS_TOKEN_WINDOW)
     return None

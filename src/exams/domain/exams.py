@@ -88,6 +88,10 @@ class Exam:
     def is_past_due(self, now: datetime) -> bool:
         return self.due_date is not None and self.due_date <= now
 
+    def page_url(self, learning_mfe_url: str) -> str:
+        """The exam's page in the Learning MFE (edx-exams ``get_exam_url_path``)."""
+        return f"{learning_mfe_url}/course/{self.course_id}/{self.content_id}"
+
 
 @dataclass(frozen=True)
 class ExamSpec:

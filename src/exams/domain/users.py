@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from .errors import InvalidValue
+from .errors import Forbidden, InvalidValue
 from .values import check_course_key, check_email, check_username
 
 # Course access roles (from the LMS) that make a user course staff here.
 COURSE_STAFF_ROLES = ("staff", "instructor", "limited_staff")
+NOT_PERMITTED = "You do not have permission to perform this action."
 
 
 @dataclass
@@ -55,6 +56,20 @@ class CourseStaffRole:
     user_id: int
     course_id: str
     role: str | None
+
+
+def is_course_staff(user: User, has_course_role: bool) -> bool:
+    """Course staff: a global staff user (LMS ``administrator``), or a user holding a role in the course.
+
+    Any role row counts, whatever its name: the LMS only sends the course roles that make a user staff
+    (``COURSE_STAFF_ROLES``), and the operator's ``staff add`` refuses the others.
+    """
+    return user.is_staff or has_course_role
+
+
+def require_course_staff(user: User, has_course_role: bool) -> None:
+    if not is_course_staff(user, has_course_role):
+        raise Forbidden(NOT_PERMITTED, code="not_course_staff")
 
 
 def check_course_role(username: str, course_id: str, role: str | None, email: str | None = None) -> None:

@@ -29,7 +29,6 @@ ACS_SCOPE = "https://purl.imsglobal.org/spec/lti-ap/scope/control.all"
 ACS_ACTIONS = frozenset({"pause", "resume", "terminate", "update", "flag"})
 
 ROLE_INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Instructor"
-ROLE_LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 
 
 class RejectionCode(enum.StrEnum):

@@ -36,8 +36,8 @@ class UserRepository(Protocol):
 
 
 class StaffRoleRepository(Protocol):
-    def is_course_staff(self, user_id: int, course_id: str) -> bool:
-        """Whether any course role row exists for (user, course)."""
+    def has_course_role(self, user_id: int, course_id: str) -> bool:
+        """Whether any course role row exists for (user, course) (``domain.users.is_course_staff`` decides)."""
 
     def add(self, user_id: int, course_id: str, role: str | None) -> bool:
         """Grant a role; False when it was already granted."""
@@ -121,15 +121,18 @@ class AttemptRepository(Protocol):
     def delete(self, attempt: Attempt) -> None: ...
 
     def find(self, anonymous_user_id: str, resource_id: str, attempt_number: int,
-             provider_ids: Iterable[int] | None = None) -> Attempt | None:
+             registration_id: str) -> Attempt | None:
         """The attempt a proctoring vendor names by (LTI ``sub``, resource link id, attempt number).
 
-        With ``provider_ids``, only attempts of exams proctored by one of those providers; None when
-        no attempt or more than one matches.
+        Only attempts of exams whose provider uses the LTI registration ``registration_id`` (the
+        provider's ``lti_configuration_id``); None when no attempt or more than one matches.
         """
 
     def list_for_exam(self, exam_id: int, limit: int, offset: int) -> tuple[int, list[tuple[Attempt, User]]]:
         """Total count and one page of the exam's attempts, newest first, with their learners."""
+
+    def users_with_attempts(self, exam_id: int) -> list[User]:
+        """Every learner with an attempt at the exam, once each, by user id (the vendor's roster)."""
 
     def expired_ids(self, now: datetime, limit: int) -> list[int]:
         """Ids of in-progress attempts whose deadline has passed."""

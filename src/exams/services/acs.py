@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from exams.domain.attempts import Attempt
 from exams.domain.errors import NotFound
-from exams.domain.reviews import ControlDecision, ControlRequest, decide_control, parse_control_request
+from exams.domain.reviews import ControlDecision, ControlRequest, decide_control
 from exams.ports.clock import Clock
 from exams.ports.lti import NonceStore, ToolRegistration
 from exams.ports.lti_store import RegistrationRepository
@@ -89,15 +89,16 @@ class AcsService:
             return False
         return True
 
-    def control(self, registration: ToolRegistration, body: object) -> ControlOutcome:
-        """Apply an (authorized) control message; raises `Rejected` (400) or `NotFound` (404)."""
-        request = parse_control_request(body, received_at=self.clock.now(), issuer=self.issuer)
+    def control(self, registration: ToolRegistration, request: ControlRequest) -> ControlOutcome:
+        """Apply an (authorized, parsed) control message; raises `Rejected` (400) or `NotFound` (404).
+
+        The message is parsed by the HTTP adapter (``parse_control_request`` with ``self.issuer``).
+        """
+        request = request.received(self.clock.now())
         if self.repos.users.get_by_anonymous_id(request.user_sub) is None:
             raise NotFound("No learner has this user.sub.", code="user_not_found")
-        provider_ids = [p.id for p in self.repos.providers.list()
-                        if p.lti_configuration_id == registration.registration_id]
         found = self.repos.attempts.find(request.user_sub, request.resource_link_id, request.attempt_number,
-                                         provider_ids=provider_ids)
+                                         registration_id=registration.registration_id)
         attempt = self.repos.attempts.get(found.id, for_update=True) if found else None
         if attempt is None:
             raise NotFound("No attempt of an exam proctored by this tool matches user.sub, resource_link.id "

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from exams.domain.allowances import Allowance
-from exams.domain.attempts import (AccessGrant, Attempt, AttemptStatus, StatusChange, check_can_create,
-                                   decide_exam_access, other_attempt_active_error, resolve_action)
+from exams.domain.attempts import (ExamAccess, Attempt, AttemptStatus, StatusChange, check_can_create,
+                                   decide_exam_access, other_attempt_active_error, resolve_action,
+                                   total_minutes)
 from exams.domain.errors import Conflict, Forbidden, NotFound, Rejected
 from exams.domain.exams import CourseConfig, Exam, Provider
 from exams.domain.reviews import ControlResult
@@ -16,9 +17,9 @@ from exams.ports.auth import AccessTokenSigner
 from exams.ports.clock import Clock
 from exams.ports.outcomes import NullOutcomeSink, OutcomeSink
 from exams.ports.repositories import Repositories
+from exams.services.users import is_course_staff, require_course_staff
 
 S = AttemptStatus
-NOT_PERMITTED = "You do not have permission to perform this action."
 
 
 @dataclass(frozen=True)
@@ -61,14 +62,6 @@ class AttemptService:
         self.outcomes = outcomes or NullOutcomeSink()
         self.access_tokens = access_tokens
 
-    # -- permissions --------------------------------------------------------------------------
-    def is_course_staff(self, user: User, course_id: str) -> bool:
-        return user.is_staff or self.repos.staff_roles.is_course_staff(user.id, course_id)
-
-    def require_course_staff(self, user: User, course_id: str) -> None:
-        if not self.is_course_staff(user, course_id):
-            raise Forbidden(NOT_PERMITTED, code="not_course_staff")
-
     # -- learner actions ----------------------------------------------------------------------
     def create(self, student: User, exam_id: int, start_clock: bool) -> Attempt:
         """Create the learner's attempt, and start it at once when asked (both or neither)."""
@@ -97,7 +90,7 @@ class AttemptService:
             raise Rejected(f"Attempt with attempt_id={attempt_id} does not exit.", code="attempt_not_found")
         exam = self.repos.exams.get(attempt.exam_id)
         target = resolve_action(action, attempt, exam, caller_id=caller.id,
-                                caller_is_course_staff=self.is_course_staff(caller, exam.course_id))
+                                caller_is_course_staff=is_course_staff(self.repos, caller, exam.course_id))
         student = caller if caller.id == attempt.user_id else self.repos.users.get(attempt.user_id)
         self._move(attempt, exam, student, target, actor=caller)
         return attempt
@@ -117,7 +110,7 @@ class AttemptService:
         if attempt is None:
             raise Rejected(f"Attempt with attempt_id={attempt_id} does not exist.", code="attempt_not_found")
         exam = self.repos.exams.get(attempt.exam_id)
-        if caller.id != attempt.user_id and not self.is_course_staff(caller, exam.course_id):
+        if caller.id != attempt.user_id and not is_course_staff(self.repos, caller, exam.course_id):
             raise Forbidden(f"user_id={attempt.user_id} attempted to delete attempt_id={attempt.id} in "
                             f"course_id={exam.course_id} but does not have access to it.")
         student = caller if caller.id == attempt.user_id else self.repos.users.get(attempt.user_id)
@@ -130,8 +123,7 @@ class AttemptService:
         allowance_mins = 0
         other_active = False
         if to is S.STARTED:
-            allowance = self.repos.allowances.for_user_exam(attempt.user_id, attempt.exam_id)
-            allowance_mins = allowance.extra_time_mins if allowance else 0
+            allowance_mins = self._extra_minutes(attempt.user_id, attempt.exam_id)
         if to.is_in_progress:
             active = self.repos.attempts.active_for_user(attempt.user_id)
             other_active = active is not None and active.id != attempt.id
@@ -195,12 +187,15 @@ class AttemptService:
         attempt = self.repos.attempts.latest_for(student.id, exam.id)
         if attempt is not None:
             attempt = self.expire_if_due(attempt, exam, student)
-        allowance = self.repos.allowances.for_user_exam(student.id, exam.id)
         provider = self.repos.providers.get(exam.provider_id) if exam.provider_id else None
         now = self.clock.now()
         return LearnerExam(exam=exam, provider=provider, attempt=attempt,
-                           total_time=exam.time_limit_mins + (allowance.extra_time_mins if allowance else 0),
+                           total_time=total_minutes(exam, self._extra_minutes(student.id, exam.id)),
                            passed_due_date=exam.is_past_due(now))
+
+    def _extra_minutes(self, user_id: int, exam_id: int) -> int:
+        allowance = self.repos.allowances.for_user_exam(user_id, exam_id)
+        return allowance.extra_time_mins if allowance else 0
 
     def provider_settings(self, course_id: str, exam_id: int) -> tuple[Provider | None, CourseConfig | None]:
         exam = self.repos.exams.get(exam_id)
@@ -214,8 +209,8 @@ class AttemptService:
         if exam is None:
             raise NotFound("Exam does not exist", code="exam_not_found")
         attempt = self.repos.attempts.latest_for(caller.id, exam.id)
-        grant: AccessGrant | None = decide_exam_access(
-            exam, attempt, self.clock.now(), is_course_staff=self.is_course_staff(caller, exam.course_id))
+        grant: ExamAccess | None = decide_exam_access(
+            exam, attempt, self.clock.now(), is_course_staff=is_course_staff(self.repos, caller, exam.course_id))
         if grant is None:
             raise Forbidden("Exam access token not granted", code="access_denied")
         token = self.access_tokens.sign(caller.lms_user_id, grant.expires_in,
@@ -224,7 +219,7 @@ class AttemptService:
 
     # -- instructor ---------------------------------------------------------------------------
     def attempts_for_exam(self, caller: User, course_id: str, exam_id: int, limit: int, offset: int) -> AttemptPage:
-        self.require_course_staff(caller, course_id)
+        require_course_staff(self.repos, caller, course_id)
         exam = self.repos.exams.get(exam_id)
         if exam is None or exam.course_id != course_id:
             raise NotFound("Exam does not exist in course", code="exam_not_found")
@@ -233,12 +228,12 @@ class AttemptService:
         return AttemptPage(exam, count, [(a, u, reviews.get(a.id)) for a, u in rows])
 
     def allowances(self, caller: User, course_id: str) -> list[tuple[Allowance, User, Exam]]:
-        self.require_course_staff(caller, course_id)
+        require_course_staff(self.repos, caller, course_id)
         return self.repos.allowances.list_for_course(course_id)
 
     def grant_allowances(self, caller: User, course_id: str, requests: list[AllowanceRequest]) -> None:
         """Create or update extra time for each (learner, exam); all or nothing."""
-        self.require_course_staff(caller, course_id)
+        require_course_staff(self.repos, caller, course_id)
         allowances = []
         for req in requests:
             user = (self.repos.users.get_by_username(req.username) if req.username
@@ -252,7 +247,7 @@ class AttemptService:
         self.repos.allowances.upsert(allowances)
 
     def revoke_allowance(self, caller: User, course_id: str, allowance_id: int) -> None:
-        self.require_course_staff(caller, course_id)
+        require_course_staff(self.repos, caller, course_id)
         allowance = self.repos.allowances.get(allowance_id)
         exam = self.repos.exams.get(allowance.exam_id) if allowance else None
         if exam is None or exam.course_id != course_id:

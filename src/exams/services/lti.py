@@ -32,6 +32,7 @@ from exams.ports.lti import (MESSAGE_END_ASSESSMENT, MESSAGE_RESOURCE_LINK, MESS
 from exams.ports.lti_store import LaunchState, LtiStore
 from exams.ports.repositories import Repositories
 from exams.services.attempts import AttemptService
+from exams.services.users import is_course_staff, require_course_staff
 
 S = AttemptStatus
 
@@ -68,8 +69,7 @@ class LtiConfig:
         return self.root_url + path.format(**{k: quote(str(v), safe="") for k, v in values.items()})
 
     def exam_url(self, exam: Exam) -> str:
-        """The exam's page in the Learning MFE (edx-exams ``get_exam_url_path``)."""
-        return f"{self.learning_mfe_url}/course/{exam.course_id}/{exam.content_id}"
+        return exam.page_url(self.learning_mfe_url)
 
     def browser_lock_custom_url(self) -> str:
         # No scheme, as edx-exams sends it: Proctorio prepends https:// itself.
@@ -208,7 +208,7 @@ class LtiService:
         if exam is None:
             raise _refuse("The exam of this launch no longer exists.", "invalid_request")
         if launch.message_type == MESSAGE_RESOURCE_LINK:
-            if not self.attempts.is_course_staff(user, exam.course_id):
+            if not is_course_staff(self.repos, user, exam.course_id):
                 raise Forbidden("You are no longer course staff.", code="access_denied")
             return self.platform.build_resource_link_claims(registration, InstructorLaunch(
                 sub=user.anonymous_user_id, nonce=nonce, resource_link_id=exam.resource_id,
@@ -301,14 +301,14 @@ class LtiService:
     def instructor_launch(self, user: User, exam_id: int, browser: Browser) -> str:
         """The tool's login initiation URL for the instructor dashboard of an exam (course staff only)."""
         exam = self._exam(exam_id)
-        self.attempts.require_course_staff(user, exam.course_id)
+        require_course_staff(self.repos, user, exam.course_id)
         registration = self._registration_for(exam)
         return self._begin(registration, user, browser, MESSAGE_RESOURCE_LINK, exam=exam)
 
     def roster(self, user: User, exam_id: int) -> list[list[str]]:
         """``[anonymous_user_id, username]`` of every learner with an attempt at the exam (course staff only)."""
         exam = self._exam(exam_id)
-        self.attempts.require_course_staff(user, exam.course_id)
+        require_course_staff(self.repos, user, exam.course_id)
         return [[learner.anonymous_user_id, learner.username]
                 for learner in self.repos.attempts.users_with_attempts(exam.id)]
 

@@ -9,8 +9,19 @@ from collections import OrderedDict
 from dataclasses import replace
 from typing import Callable
 
+from exams.domain import users as rules
 from exams.domain.users import User, UserClaims, check_course_role
 from exams.ports.repositories import Repositories
+
+
+def is_course_staff(repos: Repositories, user: User, course_id: str) -> bool:
+    """The domain's course-staff rule, with the user's course role read from the repositories."""
+    return rules.is_course_staff(user, repos.staff_roles.has_course_role(user.id, course_id))
+
+
+def require_course_staff(repos: Repositories, user: User, course_id: str) -> None:
+    """Raise `Forbidden` unless the user is course staff of ``course_id``."""
+    rules.require_course_staff(user, repos.staff_roles.has_course_role(user.id, course_id))
 
 
 class KnownUsers:
@@ -84,7 +95,10 @@ class UserService:
         return user
 
     def is_course_staff(self, user: User, course_id: str) -> bool:
-        return user.is_staff or self.repos.staff_roles.is_course_staff(user.id, course_id)
+        return is_course_staff(self.repos, user, course_id)
+
+    def require_course_staff(self, user: User, course_id: str) -> None:
+        require_course_staff(self.repos, user, course_id)
 
     def add_course_role(self, username: str, course_id: str, role: str, email: str | None = None) -> bool:
         check_course_role(username, course_id, role, email)

@@ -6,10 +6,11 @@ from pyramid.config import Configurator
 from pyramid.renderers import JSON
 
 from .auth import authenticate
+from .errors import method_not_allowed
 from .runtime import RUNTIME, HttpRuntime
+from .views_misc import require_user_unless_public
 
 __all__ = ["HttpRuntime", "RUNTIME", "includeme"]
-
 
 # Course keys: "course-v1:org+course+run" or the old "org/course/run"; "+" is literal in paths.
 COURSE = r"{course_id:(?:[^/+]+(?:/|\+)[^/+]+(?:/|\+)[^/?]+)|(?:[A-Za-z0-9\-_:]+)}"
@@ -51,17 +52,9 @@ def includeme(config: Configurator) -> None:
     for name, pattern, methods in API_ROUTES:
         config.add_route(name, pattern)
         # Tried last (it has no predicates): any other method gets a 405 with an Allow header.
-        config.add_view(method_not_allowed(methods), route_name=name)
+        config.add_view(method_not_allowed(methods, check=require_user_unless_public), route_name=name)
     config.include(".legacy")  # the edx_proctoring view predicate: forwarding to edx-proctoring
     config.include(".views_lti")  # LTI proctoring routes (their own list)
     config.include(".views_acs")
     config.scan("exams.adapters.http")
 
-
-def method_not_allowed(methods: tuple[str, ...]):
-    from .views_misc import refuse_method
-
-    def view(request):
-        return refuse_method(request, methods)
-
-    return view

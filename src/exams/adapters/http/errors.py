@@ -7,15 +7,17 @@ import logging
 
 import colander
 from pyramid.exceptions import URLDecodeError
-from pyramid.httpexceptions import HTTPException, HTTPMethodNotAllowed, HTTPNotFound
+from pyramid.httpexceptions import HTTPException, HTTPMethodNotAllowed
 from pyramid.view import exception_view_config, notfound_view_config
 
 from exams.domain.errors import DomainError, Forbidden, NotFound, Rejected
+from exams.domain.users import NOT_PERMITTED
 
 log = logging.getLogger(__name__)
 
 NOT_AUTHENTICATED = "Authentication credentials were not provided."
-NOT_PERMITTED = "You do not have permission to perform this action."
+# Responses that carry a credential or a one-time form must not be kept by any cache.
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def compact_json(value) -> bytes:
@@ -42,6 +44,26 @@ def unauthenticated(detail: str = NOT_AUTHENTICATED) -> ApiError:
 
 def forbidden(detail: str = NOT_PERMITTED) -> ApiError:
     return ApiError(403, {"detail": detail})
+
+
+def _not_allowed(request) -> dict:
+    return {"detail": f'Method "{request.method}" not allowed.'}
+
+
+def method_not_allowed(methods: tuple[str, ...], *, with_options: bool = True, check=None):
+    """The view a route falls back to for any other method: a 405 naming the allowed ones.
+
+    ``check(request)`` runs first (the API checks credentials before the method, as Django REST
+    framework does); ``with_options`` lists OPTIONS too (routes that answer CORS preflights).
+    """
+    allow = ", ".join((*methods, "OPTIONS") if with_options else methods)
+
+    def view(request):
+        if check is not None:
+            check(request)
+        raise ApiError(405, _not_allowed(request), {"Allow": allow})
+
+    return view
 
 
 def invalid_data(errors) -> ApiError:
@@ -94,7 +116,8 @@ def domain_error(exc, request):
 
 @exception_view_config(colander.Invalid)
 def validation_error(exc, request):
-    return _json(request, 400, {"detail": "Invalid data", "errors": colander_errors(exc)})
+    """A body a view validated with a colander schema: DRF's shape, the fields beside ``detail``."""
+    return _json(request, 400, {"detail": "Invalid data", **colander_errors(exc)})
 
 
 @notfound_view_config()
@@ -103,8 +126,8 @@ def not_found(exc, request):
 
 
 @exception_view_config(HTTPMethodNotAllowed)
-def method_not_allowed(exc, request):
-    return _json(request, 405, {"detail": f'Method "{request.method}" not allowed.'})
+def method_not_allowed_error(exc, request):
+    return _json(request, 405, _not_allowed(request))
 
 
 @exception_view_config(HTTPException)

@@ -23,14 +23,10 @@ def exam(e: Exam) -> dict:
             "hide_after_due": e.hide_after_due, "is_active": e.is_active}
 
 
-def exam_url(learning_mfe_url: str, e: Exam) -> str:
-    return f"{learning_mfe_url}/course/{e.course_id}/{e.content_id}"
-
-
 def student_attempt(a: Attempt, e: Exam, now: datetime, learning_mfe_url: str) -> dict:
     return {"attempt_id": a.id, "attempt_status": a.status.value, "course_id": e.course_id,
             "exam_type": e.exam_type.value, "exam_display_name": e.exam_name,
-            "exam_url_path": exam_url(learning_mfe_url, e),
+            "exam_url_path": e.page_url(learning_mfe_url),
             "time_remaining_seconds": a.time_remaining_seconds(now)}
 
 

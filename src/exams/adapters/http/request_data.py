@@ -70,8 +70,3 @@ def query_text(request, name: str) -> str | None:
         raise bad_request(f"Invalid {name}: control characters are not allowed.")
     return value
 
-
-def query_content_id(request) -> str | None:
-    value = request.GET.get("content_id")
-    # request.GET is already decoded; a raw "+" here means a space, so clients percent-encode keys.
-    return value or None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import datetime, timezone
 
 import colander
 
+from exams.domain.exams import ExamType
 from exams.domain.values import is_email, text_problem
 
 MAX_INT = 2**31 - 1
@@ -100,25 +100,26 @@ class Email(Text):
         return value
 
 
-class FiniteNumber(colander.SchemaType):
-    """A finite number given as a JSON number or a numeric string, within [minimum, maximum]."""
+class Nullable(colander.SchemaType):
+    """``typ``, or JSON null as None (an absent key is still missing)."""
 
-    def __init__(self, minimum: float, maximum: float):
-        self.minimum = minimum
-        self.maximum = maximum
+    def __init__(self, typ: colander.SchemaType):
+        self.typ = typ
 
     def deserialize(self, node, cstruct):
-        if cstruct is colander.null or cstruct is None:
-            return colander.null
-        if isinstance(cstruct, bool) or not isinstance(cstruct, (int, float, str)):
-            raise colander.Invalid(node, "A valid number is required.")
-        try:
-            value = float(cstruct)
-        except ValueError:
-            raise colander.Invalid(node, "A valid number is required.") from None
-        if not math.isfinite(value) or not self.minimum <= value <= self.maximum:
-            raise colander.Invalid(node, f"Must be a number from {self.minimum} to {self.maximum}.")
-        return cstruct
+        return None if cstruct is None else self.typ.deserialize(node, cstruct)
+
+
+class Body(colander.Mapping):
+    """A JSON object body; anything else is refused as a whole (``non_field_errors``)."""
+
+    def __init__(self):
+        super().__init__(unknown="ignore")
+
+    def _validate(self, node, value):
+        if not isinstance(value, dict):
+            raise colander.Invalid(node, "Invalid data. Expected a dictionary.")
+        return dict(value)
 
 
 def required(typ, **kw):
@@ -127,15 +128,16 @@ def required(typ, **kw):
 
 
 class ExamTypeField(Text):
-    CHOICES = ("proctored", "timed", "practice", "onboarding")
+    """One of the `ExamType` values, as the enum."""
 
     def deserialize(self, node, cstruct):
         value = super().deserialize(node, cstruct)
         if value is colander.null:
             return value  # absent or null: "This field is required."
-        if value not in self.CHOICES:
-            raise colander.Invalid(node, "Must be a valid exam type.")
-        return value
+        try:
+            return ExamType(value)
+        except ValueError:
+            raise colander.Invalid(node, "Must be a valid exam type.") from None
 
 
 def exam_item_schema():
@@ -150,8 +152,23 @@ def exam_item_schema():
     return schema
 
 
+def course_config_schema():
+    """PATCH of a course's proctoring configuration: both keys present, each may be null."""
+    schema = colander.SchemaNode(Body())
+    schema.add(required(Nullable(Text(255)), name="provider"))
+    schema.add(required(Nullable(Email()), name="escalation_email"))
+    return schema
+
+
+def _names_a_learner(node, value):
+    if not value["username"] and not value["email"]:
+        error = colander.Invalid(node)
+        error["username"] = "username or email must be provided"
+        raise error
+
+
 def allowance_item_schema():
-    schema = colander.SchemaNode(colander.Mapping(unknown="ignore"))
+    schema = colander.SchemaNode(colander.Mapping(unknown="ignore"), validator=_names_a_learner)
     schema.add(required(StrictInt(minimum=1), name="exam_id"))
     schema.add(colander.SchemaNode(Text(150), name="username", missing=None))
     schema.add(colander.SchemaNode(Text(254), name="email", missing=None))

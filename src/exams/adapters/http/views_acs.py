@@ -19,7 +19,8 @@ from pyramid.view import view_config
 
 from exams.ports.proctoring import BearerProblem, BearerRefused, ServiceTokenRefused, TokenError
 
-from .errors import ApiError, bad_request
+from .acs_schema import parse_control_request
+from .errors import NO_STORE, ApiError, bad_request, method_not_allowed
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,6 @@ ROUTES = [
 ]
 ACS_MEDIA_TYPES = frozenset({"application/json", "application/vnd.ims.lti-ap.v1.control+json"})
 REALM = "exams"
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # invalid_client is a failed client authentication (RFC 6749 §5.2 allows 401); the rest are 400.
 TOKEN_ERROR_STATUS = {TokenError.INVALID_CLIENT: 401}
 
@@ -37,14 +37,7 @@ TOKEN_ERROR_STATUS = {TokenError.INVALID_CLIENT: 401}
 def includeme(config: Configurator) -> None:
     for name, pattern, methods in ROUTES:
         config.add_route(name, pattern)
-        config.add_view(_method_not_allowed(methods), route_name=name)
-
-
-def _method_not_allowed(methods):
-    def view(request):
-        raise ApiError(405, {"detail": f'Method "{request.method}" not allowed.'},
-                       {"Allow": ", ".join(methods)})
-    return view
+        config.add_view(method_not_allowed(methods, with_options=False), route_name=name)
 
 
 def _registration_id(request) -> str:
@@ -126,7 +119,8 @@ def acs(request):
         acs_service.authorize(registration, _bearer_token(request))
     except BearerRefused as refused:
         raise _bearer_refusal(refused) from None
-    outcome = acs_service.control(registration, _control_message(request))
+    message = parse_control_request(_control_message(request), issuer=acs_service.issuer)
+    outcome = acs_service.control(registration, message)
     log.info("ACS %s for attempt %s: %s", outcome.request.action, outcome.attempt.id,
              "replay, nothing changed" if outcome.replayed else f"now {outcome.attempt.status.value}")
     # edx-exams answers "terminated" to every accepted message, flag included; vendors rely on it.

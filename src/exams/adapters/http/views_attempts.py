@@ -183,20 +183,16 @@ def list_allowances(request):
 def grant_allowances(request):
     user = require_user(request)
     course_id = path_text(request, "course_id")
-    request.services.attempts.require_course_staff(user, course_id)
+    request.services.users.require_course_staff(user, course_id)
     items = json_body(request)
     if not isinstance(items, list):
         raise invalid_data({"non_field_errors": ["Expected a list of items."]})
     schema = allowance_item_schema()
     errors, requests = [], []
     for data, error in deserialize_each(schema, items):
+        errors.append(error)
         if data is None:
-            errors.append(error)
             continue
-        if not data["username"] and not data["email"]:
-            errors.append({"username": ["username or email must be provided"]})
-            continue
-        errors.append({})
         requests.append(AllowanceRequest(exam_id=data["exam_id"], username=data["username"], email=data["email"],
                                          extra_time_mins=data["extra_time_mins"]))
     if any(errors):

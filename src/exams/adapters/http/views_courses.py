@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import colander
 from pyramid.view import view_config
 
 from exams.domain.errors import Rejected
-from exams.domain.exams import ExamSpec, ExamType
+from exams.domain.exams import ExamSpec
 
 from . import presenters
 from .auth import require_user
 from .errors import ApiError, forbidden, invalid_data
 from .request_data import json_body, path_text, query_text
-from .schemas import Email, Text, deserialize_each, exam_item_schema
+from .schemas import course_config_schema, deserialize_each, exam_item_schema
 
 
 def course_staff(request, course_id: str):
@@ -55,7 +54,7 @@ def register_course_exams(request):
         seen.add(data["content_id"])
         errors.append({})
         specs.append(ExamSpec(content_id=data["content_id"], exam_name=data["exam_name"],
-                              exam_type=ExamType(data["exam_type"]), time_limit_mins=data["time_limit_mins"],
+                              exam_type=data["exam_type"], time_limit_mins=data["time_limit_mins"],
                               due_date=data["due_date"], hide_after_due=data["hide_after_due"],
                               is_active=data["is_active"]))
     if any(errors):
@@ -76,25 +75,8 @@ def get_course_config(request):
 def update_course_config(request):
     course_id = path_text(request, "course_id")
     course_staff(request, course_id)
-    body = json_body(request)
-    if not isinstance(body, dict):
-        raise ApiError(400, {"detail": "Invalid data",
-                             "non_field_errors": ["Invalid data. Expected a dictionary."]})
-    errors: dict[str, list[str]] = {}
-    values = {}
-    for key, typ in (("provider", Text(255)), ("escalation_email", Email())):
-        if key not in body:
-            errors[key] = ["This field is required."]
-            continue
-        if body[key] is None:
-            values[key] = None
-            continue
-        try:
-            values[key] = typ.deserialize(colander.SchemaNode(typ, name=key), body[key])
-        except colander.Invalid as exc:
-            errors[key] = [exc.msg]
-    if errors:
-        raise ApiError(400, {"detail": "Invalid data", **errors})
+    # A colander.Invalid becomes the 400 (errors.validation_error).
+    values = course_config_schema().deserialize(json_body(request))
     try:
         request.services.exams.configure(course_id, values["provider"], values["escalation_email"])
     except Rejected as exc:

@@ -23,7 +23,7 @@ from exams.ports.lti import LaunchRejected
 from exams.services.lti import AuthenticationRequest, Browser
 
 from .auth import require_user
-from .errors import ApiError, status_for
+from .errors import NO_STORE, ApiError, method_not_allowed, status_for
 from .request_data import path_int
 from .runtime import RUNTIME
 
@@ -44,7 +44,6 @@ LTI_ROUTES = [
 
 OIDC_PARAMETERS = ("client_id", "redirect_uri", "scope", "response_type", "response_mode", "prompt",
                    "login_hint", "lti_message_hint", "state", "nonce")
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class LaunchCookies:
@@ -96,20 +95,13 @@ class LtiPageError(Exception):
 def includeme(config) -> None:
     for name, pattern, methods in LTI_ROUTES:
         config.add_route(name, pattern)
-        config.add_view(_method_not_allowed(methods), route_name=name)
+        config.add_view(method_not_allowed(methods), route_name=name)
     runtime = config.registry.settings[RUNTIME]
     settings = runtime.settings
     cookies = LaunchCookies(runtime.lti_cookie_secret, secure=settings["exams.cookies.secure"],
                             max_age=max(settings["exams.lti.session_ttl"], settings["exams.lti.launch_ttl"]))
     config.add_request_method(lambda request: cookies, "lti_cookies", reify=True)
     config.add_request_method(lambda request: runtime.lti_form_renderer, "lti_render_form", reify=True)
-
-
-def _method_not_allowed(methods: tuple[str, ...]):
-    def view(request):
-        raise ApiError(405, {"detail": f'Method "{request.method}" not allowed.'},
-                       {"Allow": ", ".join((*methods, "OPTIONS"))})
-    return view
 
 
 def _page(status: int, title: str, body_html: str, headers: dict | None = None) -> Response:

@@ -5,17 +5,14 @@ from __future__ import annotations
 from pyramid.view import view_config
 
 from .auth import CSRF_COOKIE, cookie_value, new_csrf_token, require_user
-from .errors import ApiError
 
 PUBLIC_ROUTES = frozenset({"providers", "csrf_token", "health"})
 
 
-def refuse_method(request, methods: tuple[str, ...]):
-    # Credentials are checked before the method, as Django REST framework does.
+def require_user_unless_public(request) -> None:
+    """Credentials are checked before the method, as Django REST framework does."""
     if request.matched_route.name not in PUBLIC_ROUTES:
         require_user(request)
-    raise ApiError(405, {"detail": f'Method "{request.method}" not allowed.'},
-                   {"Allow": ", ".join((*methods, "OPTIONS"))})
 
 
 @view_config(route_name="health", request_method="GET", renderer="json")

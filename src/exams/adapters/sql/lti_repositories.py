@@ -19,6 +19,7 @@ from exams.ports.lti import DEFAULT_DEPLOYMENT_ID, MESSAGE_START_PROCTORING, Too
 from exams.ports.lti_store import LaunchState
 
 from . import tables as t
+from .session import insert_on_conflict
 
 def _registration(row) -> ToolRegistration:
     try:
@@ -178,16 +179,10 @@ class SqlNonceStore:
             raise ValueError("nonce keys are non-empty strings of at most 100 characters")
         if expires_at.tzinfo is None:
             raise ValueError("expires_at must be timezone-aware")
-        dialect = self.session.get_bind().dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
         # A concurrent INSERT of the same key waits for the other transaction and then does nothing:
         # exactly one of them sees a row inserted.
-        inserted = self.session.execute(dialect_insert(t.lti_nonces).values(key=nonce, expires_at=expires_at)
-                                        .on_conflict_do_nothing(index_elements=["key"])
-                                        .returning(t.lti_nonces.c.id)).first()
+        stmt = insert_on_conflict(self.session, t.lti_nonces, dict(key=nonce, expires_at=expires_at), ["key"])
+        inserted = self.session.execute(stmt.returning(t.lti_nonces.c.id)).first()
         if inserted is not None:
             return True
         # Seen before: reusable only once that earlier use has expired (and then by one caller only).

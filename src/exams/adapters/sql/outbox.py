@@ -14,6 +14,7 @@ from exams.ports.events import WireMessage
 from exams.ports.outbox import Lease, OutboxEntry, OutboxStats, UnencodedEvent
 
 from . import tables as t
+from .session import insert_on_conflict
 
 o = t.event_outbox.c
 
@@ -24,12 +25,8 @@ def _insert_ignoring_duplicates(session: Session, table, values: dict) -> bool:
     Keeps the transaction usable when the row exists (a failed plain INSERT would abort it on PostgreSQL).
     Tells by RETURNING, not ``rowcount``, which psycopg reports as -1 when SQLAlchemy adds its own RETURNING.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     key = list(table.primary_key.columns)[0]
-    return session.execute(insert(table).values(**values).on_conflict_do_nothing().returning(key)).first() is not None
+    return session.execute(insert_on_conflict(session, table, values).returning(key)).first() is not None
 
 
 def _unencoded_json(event: UnencodedEvent) -> str:

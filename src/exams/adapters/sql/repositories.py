@@ -22,6 +22,7 @@ from exams.domain.users import User
 from exams.ports.clock import SYSTEM_CLOCK, Clock
 
 from . import tables as t
+from .session import insert_on_conflict
 
 ACTIVE = (AttemptStatus.STARTED.value, AttemptStatus.READY_TO_SUBMIT.value)
 # The same, written into the SQL: what the partial index ``uq_exam_attempts_one_active_per_user`` says, and no
@@ -32,7 +33,7 @@ _ACTIVE_SQL = [literal_column(f"'{status}'") for status in ACTIVE]
 # more CPU than running it on an index.
 _USER_BY_ID = select(t.users).where(t.users.c.id == bindparam("id"))
 _USER_BY_USERNAME = select(t.users).where(t.users.c.username == bindparam("username"))
-_IS_COURSE_STAFF = select(t.course_staff_roles.c.id).where(
+_HAS_COURSE_ROLE = select(t.course_staff_roles.c.id).where(
     t.course_staff_roles.c.user_id == bindparam("user_id"),
     t.course_staff_roles.c.course_id == bindparam("course_id")).limit(1)
 _PROVIDER_BY_ID = select(t.providers).where(t.providers.c.id == bindparam("id"))
@@ -128,36 +129,19 @@ class _Prepared:
                      for (key, process), value in zip(columns, values)})
 
 
-_USER_BY_ID, _USER_BY_USERNAME, _IS_COURSE_STAFF, _PROVIDER_BY_ID, _EXAM_BY_ID, _ACTIVE_EXAM_FOR_CONTENT, \
+_USER_BY_ID, _USER_BY_USERNAME, _HAS_COURSE_ROLE, _PROVIDER_BY_ID, _EXAM_BY_ID, _ACTIVE_EXAM_FOR_CONTENT, \
     _CONFIG_BY_COURSE, _ATTEMPT_BY_ID, _LATEST_ATTEMPT, _ACTIVE_ATTEMPT, _ACTIVE_ATTEMPT_WITH_EXAM, \
     _EXAM_AT_CONTENT_WITH_ATTEMPT, _ALLOWANCE_FOR_USER_EXAM = (
         _Prepared(stmt) for stmt in (
-            _USER_BY_ID, _USER_BY_USERNAME, _IS_COURSE_STAFF, _PROVIDER_BY_ID, _EXAM_BY_ID, _ACTIVE_EXAM_FOR_CONTENT,
+            _USER_BY_ID, _USER_BY_USERNAME, _HAS_COURSE_ROLE, _PROVIDER_BY_ID, _EXAM_BY_ID, _ACTIVE_EXAM_FOR_CONTENT,
             _CONFIG_BY_COURSE, _ATTEMPT_BY_ID, _LATEST_ATTEMPT, _ACTIVE_ATTEMPT, _ACTIVE_ATTEMPT_WITH_EXAM,
             _EXAM_AT_CONTENT_WITH_ATTEMPT, _ALLOWANCE_FOR_USER_EXAM))
 
 
 def _upsert(session: Session, table, values: dict, keys: list[str], update_cols: list[str] | None,
             returning=None):
-    """INSERT ... ON CONFLICT (keys) DO UPDATE/NOTHING on PostgreSQL and SQLite.
-
-    With ``returning`` (a column), the result has a row only when a row was written: ``rowcount`` is
-    not reliable here, as SQLAlchemy may add a RETURNING clause of its own (psycopg then reports -1).
-    """
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    stmt = dialect_insert(table).values(**values)
-    if update_cols:
-        stmt = stmt.on_conflict_do_update(index_elements=keys,
-                                          set_={c: stmt.excluded[c] for c in update_cols})
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
-    if returning is not None:
-        stmt = stmt.returning(returning)
-    return session.execute(stmt)
+    stmt = insert_on_conflict(session, table, values, keys, update_cols)
+    return session.execute(stmt if returning is None else stmt.returning(returning))
 
 
 class _Repo:
@@ -211,8 +195,8 @@ class SqlUserRepository(_Repo):
 
 
 class SqlStaffRoleRepository(_Repo):
-    def is_course_staff(self, user_id, course_id):
-        return self._one(_IS_COURSE_STAFF, {"user_id": user_id, "course_id": course_id}) is not None
+    def has_course_role(self, user_id, course_id):
+        return self._one(_HAS_COURSE_ROLE, {"user_id": user_id, "course_id": course_id}) is not None
 
     def _match(self, user_id, course_id, role):
         c = t.course_staff_roles.c
@@ -340,10 +324,6 @@ class SqlExamRepository(_Repo):
         return [_exam(r) for r in self.session.execute(
             select(t.exams).where(t.exams.c.course_id == course_id, t.exams.c.is_active).order_by(t.exams.c.id))]
 
-    def for_resource(self, resource_id):
-        return [_exam(r) for r in self.session.execute(
-            select(t.exams).where(t.exams.c.resource_id == resource_id).order_by(t.exams.c.id))]
-
     # No savepoints: a Conflict fails the use case and the whole transaction is rolled back. (On SQLite a
     # savepoint that opens the transaction commits when released, outside the request's transaction.)
     def add(self, exam):
@@ -409,14 +389,14 @@ class SqlAttemptRepository(_Repo):
             return None
         return _prefixed_exam(row), (_attempt(row) if row.id is not None else None)
 
-    def find(self, anonymous_user_id, resource_id, attempt_number, provider_ids=None):
-        """The attempt a vendor names by (LTI sub, resource link id, attempt number)."""
+    def find(self, anonymous_user_id, resource_id, attempt_number, registration_id):
+        """The attempt a vendor names by (LTI sub, resource link id, attempt number), of its own exams."""
         stmt = (select(t.attempts).join(t.users, t.users.c.id == t.attempts.c.user_id)
                 .join(t.exams, t.exams.c.id == t.attempts.c.exam_id)
+                .join(t.providers, t.providers.c.id == t.exams.c.provider_id)
                 .where(t.users.c.anonymous_user_id == str(anonymous_user_id), t.exams.c.resource_id == resource_id,
-                       t.attempts.c.attempt_number == attempt_number))
-        if provider_ids is not None:
-            stmt = stmt.where(t.exams.c.provider_id.in_(list(provider_ids)))
+                       t.attempts.c.attempt_number == attempt_number,
+                       t.providers.c.lti_configuration_id == registration_id))
         rows = self.session.execute(stmt.limit(2)).all()
         return _attempt(rows[0]) if len(rows) == 1 else None
 

@@ -25,6 +25,24 @@ from zope.sqlalchemy.datamanager import STATUS_CHANGED, join_transaction
 T = TypeVar("T")
 
 
+def insert_on_conflict(session: Session, table, values: dict, keys: list[str] | None = None,
+                     update_cols: list[str] | None = None):
+    """INSERT ... ON CONFLICT (keys) DO NOTHING, or DO UPDATE of ``update_cols``, on PostgreSQL and SQLite.
+
+    The statement is returned unexecuted: add ``.returning(column)`` to tell whether a row was written
+    (``rowcount`` is not reliable: psycopg reports -1 when SQLAlchemy adds a RETURNING of its own).
+    A conflict leaves the transaction usable (a failed plain INSERT would abort it on PostgreSQL).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table).values(**values)
+    if update_cols:
+        return stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update_cols})
+    return stmt.on_conflict_do_nothing(index_elements=keys)
+
+
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, echo=echo, connect_args={"timeout": 15, "check_same_thread": False})
