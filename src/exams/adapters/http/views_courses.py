@@ -10,7 +10,7 @@ from exams.domain.exams import ExamSpec, ExamType
 
 from . import legacy, presenters
 from .auth import require_user
-from .errors import ApiError, forbidden, invalid_data
+from .errors import ApiError, describe_errors, forbidden, invalid_data
 from .request_data import json_body, path_text, query_text
 from .schemas import Email, Text, deserialize_each, exam_item_schema
 
@@ -82,7 +82,7 @@ def update_course_config(request):
     course_staff(request, course_id)
     body = json_body(request)
     if not isinstance(body, dict):
-        raise ApiError(400, {"detail": "Invalid data",
+        raise ApiError(400, {"detail": "Invalid data: expected a JSON object with provider and escalation_email.",
                              "non_field_errors": ["Invalid data. Expected a dictionary."]})
     errors: dict[str, list[str]] = {}
     values = {}
@@ -98,7 +98,7 @@ def update_course_config(request):
         except colander.Invalid as exc:
             errors[key] = [exc.msg]
     if errors:
-        raise ApiError(400, {"detail": "Invalid data", **errors})
+        raise ApiError(400, {"detail": describe_errors(errors), **errors})
     try:
         request.services.exams.configure(course_id, values["provider"], values["escalation_email"])
     except Rejected as exc:
