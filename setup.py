@@ -15,7 +15,7 @@ requires = [
     "psycopg[binary]>=3.1",
     "redis>=5",
     "fastavro>=1.9",
-    "swagger-ui-bundle>=1.1",  # Swagger UI's assets, served by /api-docs/ (no CDN)
+    "swagger-ui-py>=25.7",  # Swagger UI 5 (OpenAPI 3.1) assets, served by /api-docs/ (no CDN)
 ]
 
 tests_require = [

@@ -7,7 +7,7 @@ from pyramid.view import view_config
 from .auth import CSRF_COOKIE, cookie_value, new_csrf_token, require_user
 from .errors import ApiError
 
-PUBLIC_ROUTES = frozenset({"providers", "csrf_token", "health"})
+PUBLIC_ROUTES = frozenset({"providers", "csrf_token", "health", "api_schema", "api_docs", "api_docs_assets"})
 
 
 def refuse_method(request, methods: tuple[str, ...]):
