@@ -328,6 +328,11 @@ def FORWARDED_OR(schema: dict) -> dict:  # noqa: N802 (reads as a schema)
 
 def op(route: str, method: str, path: str, summary: str, *, tag: str, responses: dict, params=(), body=None,
        security=None, description: str = "", operation_id: str | None = None) -> dict:
+    # Old-style course keys ("org/course/run") hold slashes, so a path can reach another route, one that
+    # may not answer this method: every operation can be a 405.
+    # A path value outside its route's pattern reaches no route: every operation can be a 404.
+    responses = {"404": json_response("No route matches the path (or no such thing)."), **responses,
+                 "405": json_response("The path reaches a route that does not answer this method.")}
     operation = {
         "x-route": route, "operationId": operation_id or f"{route}_{method.lower()}", "summary": summary,
         "tags": [tag], "responses": responses,
@@ -464,8 +469,8 @@ OPERATIONS = [
     op("lti_roster", "GET", "/lti/exam/{exam_id}/instructor_tool/roster", "The exam's roster for the tool",
        tag=LTI, params=[id_param("exam_id", "exam")], security=USER_AUTH,
        responses={"200": json_response("``[anonymous_user_id, username]`` pairs.", {
-           "type": "array", "items": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "string"}],
-                                      "minItems": 2, "maxItems": 2}}), **errors(400, 401, 403, 404)}),
+           "type": "array", "items": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2}}),
+           **errors(400, 401, 403, 404)}),
     op("lti_authenticate", "GET", "/lti/lti_consumer/v1/launch/", "OIDC authentication request (the tool's login)",
        tag=LTI, security=[],
        params=[query_param(name, {"type": "string"}) for name in (
