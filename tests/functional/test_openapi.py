@@ -40,10 +40,10 @@ def test_the_document_is_valid_openapi_3_1():
     validate(doc)
 
 
-def test_every_route_and_method_of_the_app_is_described(wsgi):
+def undescribed(registry) -> list[str]:
     described = {(entry["operation"]["x-route"], entry["method"].upper()) for entry in OPERATIONS}
     missing = []
-    for route, methods in route_table(wsgi.registry).items():
+    for route, methods in route_table(registry).items():
         if not methods:
             missing.append(f"{route}: no view answers any method")
         for method in methods:
@@ -52,8 +52,29 @@ def test_every_route_and_method_of_the_app_is_described(wsgi):
                     missing.append(f"{route} (any method)")
             elif method != "HEAD" and (route, method) not in described:
                 missing.append(f"{route} {method}")
+    return missing
+
+
+def test_every_route_and_method_of_the_app_is_described(wsgi):
+    missing = undescribed(wsgi.registry)
     assert not missing, "routes without an OpenAPI description (exams.adapters.http.openapi.OPERATIONS):\n" + \
         "\n".join(missing)
+
+
+def test_a_route_added_without_a_description_fails_the_route_table_check(monkeypatch, tmp_path):
+    from pyramid.config import Configurator
+
+    from exams.app import main
+    from tests.conftest import app_settings
+
+    def views(config):
+        config.add_route("undescribed", "/undescribed")
+        config.add_view(lambda request: {}, route_name="undescribed", request_method="GET", renderer="json")
+
+    original = Configurator.make_wsgi_app
+    monkeypatch.setattr(Configurator, "make_wsgi_app", lambda self: (views(self), original(self))[1])
+    app = main({}, **app_settings(f"sqlite:///{tmp_path / 'x.db'}"))
+    assert undescribed(app.registry) == ["undescribed GET"]  # the real app's routes, plus this one
 
 
 def test_every_description_names_a_route_and_method_the_app_has(wsgi):
