@@ -3,7 +3,8 @@ from setuptools import find_packages, setup
 requires = [
     "pyramid>=2.0",
     "pyramid_tm>=2.5",
-    "waitress>=3.0",
+    "waitress>=3.0",  # pserve development.ini
+    "gunicorn>=25.1",  # production: gunicorn --paste production.ini (docs/performance.md)
     "plaster_pastedeploy",
     "SQLAlchemy>=2.0",
     "zope.sqlalchemy>=3.0",
@@ -31,6 +32,7 @@ tests_require = [
     "jsonschema>=4.18",  # every functional-test response is checked against the OpenAPI description
     "openapi-spec-validator>=0.7",  # the OpenAPI document itself is valid 3.1
     "schemathesis>=4.0",  # the property-based fuzzer driven by the OpenAPI description
+    "py-spy>=0.3",  # bench/run.py --profile: flame graphs of the server under load
 ]
 
 # exams.event_bus.backend = kafka: the producer and the schema registry client edx-event-bus-kafka uses.
