@@ -16,6 +16,7 @@ requires = [
     "psycopg[binary]>=3.1",
     "redis>=5",
     "fastavro>=1.9",
+    "swagger-ui-py>=25.7",  # Swagger UI 5 (OpenAPI 3.1) assets, served by /api-docs/ (no CDN)
 ]
 
 tests_require = [
@@ -28,6 +29,9 @@ tests_require = [
     "pylti1p3==2.0.0",  # a real LTI 1.3 tool library: its ServiceConnector calls our token endpoint and ACS
     "aiosmtpd>=1.4",  # a real SMTP server on loopback for the email tests
     "confluent-kafka[schemaregistry]>=2.4",  # the Kafka event-bus tests (librdkafka's mock cluster)
+    "jsonschema>=4.18",  # every functional-test response is checked against the OpenAPI description
+    "openapi-spec-validator>=0.7",  # the OpenAPI document itself is valid 3.1
+    "schemathesis>=4.0",  # the property-based fuzzer driven by the OpenAPI description
     "py-spy>=0.3",  # bench/run.py --profile: flame graphs of the server under load
 ]
 

@@ -60,6 +60,16 @@ def postgres_url() -> str | None:
     return _worker_urls[base]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def responses_match_the_openapi_description():
+    """Every response a test gets through WebTest must match the OpenAPI description (tests/openapi_check.py)."""
+    from tests.openapi_check import install
+
+    undo = install()
+    yield
+    undo()
+
+
 _migrated: dict[str, str] = {}
 
 

@@ -96,27 +96,28 @@ def test_63_an_empty_list_grants_nothing(world: World):
 
 @pytest.mark.parametrize("item, field, message", [
     ({"extra_time_mins": "yyyy"}, "extra_time_mins", "A valid integer is required."),
-    ({"extra_time_mins": -5}, "extra_time_mins", "Ensure this value is greater than or equal to 0."),
-    ({"extra_time_mins": 10**12}, "extra_time_mins", "Ensure this value is less than or equal to 100000."),
-    ({"extra_time_mins": 1.5}, "extra_time_mins", "A valid integer is required."),
+    ({"extra_time_mins": -5}, "extra_time_mins", "Must be from 0 to 100000 minutes."),
+    ({"extra_time_mins": 10**12}, "extra_time_mins", "Must be from 0 to 100000 minutes."),
+    ({"extra_time_mins": "1e3"}, "extra_time_mins", "A valid integer is required."),
+    ({"extra_time_mins": 100000.5}, "extra_time_mins", "Must be from 0 to 100000 minutes."),
     ({"extra_time_mins": None}, "extra_time_mins", "This field is required."),
     ({"exam_id": "abc"}, "exam_id", "A valid integer is required."),
     ({"exam_id": True}, "exam_id", "A valid integer is required."),
     ({"username": None}, "username", "username or email must be provided"),
     ({"username": 7}, "username", "Not a valid string."),
-    ({"username": "a\x00b"}, "username", "Null characters are not allowed."),
 ])
 def test_63_an_invalid_item_is_named_and_nothing_is_written(world: World, item, field, message):
     good = {"exam_id": world.exams["timed"], "username": "learner", "extra_time_mins": 10}
     response = grant(world, [good, {**good, **item}], status=400)
-    assert response.json == {"detail": "Invalid data", "errors": [{}, {field: [message]}]}
+    # The dashboard shows only the detail: it names the item and the field.
+    assert response.json == {"detail": f"Invalid data: item 2, {field}: {message}", "errors": [{}, {field: [message]}]}
     assert stored(world) == []
 
 
 @pytest.mark.parametrize("body", [{"exam_id": 1}, "text", 5, None])
 def test_63_a_body_that_is_not_a_list_is_a_400(world: World, body):
     response = grant(world, body, status=400)
-    assert response.json["detail"] == "Invalid data"
+    assert response.json["detail"] == "Invalid data: Expected a list of items."
 
 
 @pytest.mark.parametrize("raw", [b"", b"{nope", b"[", b"\xff"])

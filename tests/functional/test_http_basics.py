@@ -156,7 +156,7 @@ def test_a_form_body_where_json_is_expected_is_a_400(testapp, db):
 
 def test_a_dict_where_a_list_is_expected_is_a_400(testapp, db):
     response = testapp.patch_json(f"/api/v1/exams/course_id/{C}", exam_item("a"), headers=STAFF, status=400)
-    assert response.json == {"detail": "Invalid data", "errors": {
+    assert response.json == {"detail": 'Invalid data: Expected a list of items but got type "dict".', "errors": {
         "non_field_errors": ['Expected a list of items but got type "dict".']}}
     assert rows(db, tables.exams) == []
 

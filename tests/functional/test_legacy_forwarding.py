@@ -168,7 +168,7 @@ def test_a_configured_course_is_never_forwarded(app, lms):
     assert [e["exam_name"] for e in app.get(EXAMS, headers=STAFF).json] == ["a"]
     assert app.get(STUDENT_EXAM, headers=LEARNER).json == {"exam": {}}
     assert app.get(SETTINGS, headers=LEARNER).json == {"proctoring_escalation_email": None}
-    assert app.get(ONBOARDING, headers=LEARNER, status=404).body == b""
+    assert app.get(ONBOARDING, headers=LEARNER, status=404).json["code"] == "no_onboarding"
     assert lms.stub.requests == []
 
 
@@ -183,7 +183,7 @@ def test_nothing_is_forwarded_for_callers_the_view_refuses(app, lms):
 def test_without_oauth_credentials_unconfigured_courses_are_answered_locally(testapp):
     # The shared app has no exams.lms.oauth_client_id.
     assert testapp.get(STUDENT_EXAM, headers=LEARNER).json == {"exam": {}}
-    assert testapp.get(ONBOARDING, headers=LEARNER, status=404).body == b""
+    assert testapp.get(ONBOARDING, headers=LEARNER, status=404).json["code"] == "no_onboarding"
     assert testapp.get(EXAMS, headers=STAFF).json == []
 
 

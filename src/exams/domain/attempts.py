@@ -45,6 +45,9 @@ S = AttemptStatus
 IN_PROGRESS = frozenset({S.STARTED, S.READY_TO_SUBMIT})
 COMPLETED = frozenset({S.TIMED_OUT, S.SUBMITTED, S.VERIFIED, S.REJECTED, S.ERROR, S.SECOND_REVIEW_REQUIRED})
 INCOMPLETE = frozenset({S.CREATED, S.DOWNLOAD_SOFTWARE_CLICKED, S.READY_TO_START, S.STARTED, S.READY_TO_SUBMIT})
+# Review outcomes that say the learner took the exam: only an attempt that started (has a start time)
+# may reach them. An attempt that never started can be ended (submitted) or errored, never verified.
+TAKEN_OUTCOMES = frozenset({S.VERIFIED, S.SECOND_REVIEW_REQUIRED})
 # Statuses in which a vendor's ACS message may act on the attempt.
 ACS_ACTIONABLE = frozenset({S.READY_TO_START, S.STARTED, S.READY_TO_SUBMIT, S.TIMED_OUT, S.SUBMITTED})
 
@@ -103,6 +106,11 @@ class Attempt:
         """An in-progress attempt whose time is up (it must be submitted)."""
         return self.status.is_in_progress and self.time_remaining_seconds(now) <= 0
 
+    @property
+    def never_started(self) -> bool:
+        """True when the learner never started the exam clock (no start time was ever stamped)."""
+        return self.start_time is None
+
     # -- lifecycle -----------------------------------------------------------------------------
     def transition(self, to: AttemptStatus, now: datetime, exam: Exam, *, actor_id: int | None,
                    allowance_mins: int = 0, other_attempt_active: bool = False) -> StatusChange | None:
@@ -124,6 +132,8 @@ class Attempt:
                 "because it has already started!", code="already_started")
         if to is self.status and to is not S.STARTED:
             return None
+        if to in TAKEN_OUTCOMES and self.never_started:
+            raise never_started_error(self, to, exam)
         if to.is_in_progress and other_attempt_active:
             raise other_attempt_active_error(self, to)
         if to is S.STARTED and self.start_time is None:
@@ -143,6 +153,12 @@ def illegal_transition_error(attempt: Attempt, to: AttemptStatus, exam: Exam) ->
         f'A status transition from "{attempt.status.value}" to "{to.value}" was attempted on '
         f"exam_id={attempt.exam_id} for user_id={attempt.user_id}. This is not allowed! "
         f"(course_id={exam.course_id})")
+
+
+def never_started_error(attempt: Attempt, to: AttemptStatus, exam: Exam) -> IllegalTransition:
+    return IllegalTransition(
+        f'Exam attempt for exam_id={attempt.exam_id} and user_id={attempt.user_id} was never started: '
+        f'it cannot become "{to.value}". (course_id={exam.course_id})', code="never_started")
 
 
 def other_attempt_active_error(attempt: Attempt, to: AttemptStatus) -> IllegalTransition:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
-from .attempts import ACS_ACTIONABLE, Attempt, AttemptStatus
+from .attempts import ACS_ACTIONABLE, TAKEN_OUTCOMES, Attempt, AttemptStatus
 from .errors import Rejected
 
 # Reason codes a vendor sends with ``terminate``, as edx-exams displays them.
@@ -125,7 +125,8 @@ def decide_control(request: ControlRequest, attempt: Attempt, recorded: list[Con
     A message identical to a recorded one is a replay: nothing is recorded or moved, whatever the
     attempt's status now. Otherwise the attempt must be in a status the vendor may act on (from
     ``ready_to_start`` to ``submitted``); ``flag`` records a result and leaves the status alone;
-    ``terminate`` records a result and moves the attempt to its review outcome.
+    ``terminate`` records a result and moves the attempt to its review outcome, except that an attempt
+    that never started (no start time) cannot be verified or sent to a second review: it becomes ``error``.
     """
     result = request.result_for(attempt.id)
     if any(result.reports_same_as(r) for r in recorded):
@@ -135,4 +136,7 @@ def decide_control(request: ControlRequest, attempt: Attempt, recorded: list[Con
                        f"service cannot {request.action} it.", code="attempt_not_actionable")
     if request.action == FLAG:
         return ControlDecision(result=result, move_to=None)
-    return ControlDecision(result=result, move_to=terminate_outcome(request.reason_code, request.severity))
+    outcome = terminate_outcome(request.reason_code, request.severity)
+    if outcome in TAKEN_OUTCOMES and attempt.never_started:
+        outcome = AttemptStatus.ERROR
+    return ControlDecision(result=result, move_to=outcome)

@@ -90,11 +90,29 @@ def test_a_completed_attempt_never_returns_to_an_incomplete_status(completed, in
     (S.STARTED, S.VERIFIED), (S.EXPIRED, S.VERIFIED), (S.STARTED, S.EXPIRED), (S.CREATED, S.READY_TO_START),
 ])
 def test_every_other_move_is_legal_as_in_edx_exams(source, target):
-    attempt = make_attempt(source)
+    attempt = make_attempt(source, start_time=NOW - timedelta(minutes=10), allowed_time_limit_mins=30)
     change = attempt.transition(target, NOW, make_exam(), actor_id=1)
     assert attempt.status is target
     assert (change.from_status, change.to_status, change.actor_id, change.at) == (source, target, 1, NOW)
     assert attempt.changes == [change]
+
+
+@pytest.mark.parametrize("source", sorted(set(S) - {S.VERIFIED, S.SECOND_REVIEW_REQUIRED}, key=lambda s: s.value))
+@pytest.mark.parametrize("target", [S.VERIFIED, S.SECOND_REVIEW_REQUIRED])
+def test_an_attempt_that_never_started_can_never_be_verified_or_sent_to_second_review(source, target):
+    attempt = make_attempt(source)  # no start time: the learner never started the clock
+    assert attempt.never_started
+    with pytest.raises(IllegalTransition) as err:
+        attempt.transition(target, NOW, make_exam(), actor_id=1)
+    assert err.value.code in ("never_started", "illegal_transition") or "never started" in err.value.detail
+    assert attempt.status is source and attempt.changes == []
+
+
+@pytest.mark.parametrize("target", [S.SUBMITTED, S.ERROR, S.REJECTED])
+def test_an_attempt_that_never_started_may_still_be_ended_errored_or_rejected(target):
+    attempt = make_attempt(S.DOWNLOAD_SOFTWARE_CLICKED)
+    attempt.transition(target, NOW, make_exam(), actor_id=1)
+    assert attempt.status is target and attempt.start_time is None
 
 
 def test_a_move_records_who_made_it_when_and_from_where():

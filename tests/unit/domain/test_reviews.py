@@ -21,8 +21,9 @@ def control(action="terminate", reason_code="1", severity="0.1", incident_time=I
                           incident_time=incident_time, severity=Decimal(severity), reason_code=reason_code)
 
 
-def attempt(status=S.STARTED):
-    return Attempt(id=4, user_id=1, exam_id=2, status=status)
+def attempt(status=S.STARTED, *, started=True):
+    return Attempt(id=4, user_id=1, exam_id=2, status=status, allowed_time_limit_mins=30,
+                   start_time=datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc) if started else None)
 
 
 # -- outcomes -----------------------------------------------------------------------------------
@@ -37,6 +38,20 @@ def test_a_terminate_moves_the_attempt_to_its_review_outcome_as_edx_exams_decide
     assert decision.move_to is outcome
     assert decision.result.action_type == "terminate"
     assert decision.result.reason_code == code
+
+
+@pytest.mark.parametrize("status", [S.READY_TO_START, S.SUBMITTED])
+@pytest.mark.parametrize("code, severity", [("1", "0.1"), ("1", "0.9"), ("0", "1.0")])
+def test_a_terminate_of_an_attempt_that_never_started_is_an_error_never_verifiable(status, code, severity):
+    # Issue 13, defect 8: an attempt ended before it started must not reach verified or second review.
+    decision = decide_control(parse(body(reason_code=code, incident_severity=severity)),
+                              attempt(status, started=False), [])
+    assert decision.move_to is S.ERROR
+    assert decision.result.reason_code == code
+
+
+def test_a_numeric_reason_code_one_is_a_clean_submission_unlike_edx_exams():
+    assert decide_control(parse(body(reason_code=1)), attempt(), []).move_to is S.VERIFIED
 
 
 def test_the_recorded_severity_has_two_decimal_places():

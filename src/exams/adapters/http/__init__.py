@@ -56,5 +56,6 @@ def includeme(config: Configurator) -> None:
     config.include(".legacy")  # the edx_proctoring view predicate: forwarding to edx-proctoring
     config.include(".views_lti")  # LTI proctoring routes (their own list)
     config.include(".views_acs")
+    config.include(".openapi")  # /api/schema and /api-docs/
     config.scan("exams.adapters.http")
 

@@ -66,8 +66,29 @@ def method_not_allowed(methods: tuple[str, ...], *, with_options: bool = True, c
     return view
 
 
+def describe_errors(errors) -> str:
+    """A human ``detail`` naming the fields (the exams dashboard shows only ``detail``):
+    ``Invalid data: item 2, extra_time_mins: A valid integer is required.``"""
+    parts: list[str] = []
+
+    def add(prefix: str, fields: dict) -> None:
+        for field, messages in fields.items():
+            text = " ".join(messages) if isinstance(messages, list) else str(messages)
+            name = "" if field == "non_field_errors" else f"{field}: "
+            parts.append(f"{prefix}{name}{text}")
+
+    if isinstance(errors, dict):
+        add("", errors)
+    elif isinstance(errors, list):
+        for index, item in enumerate(errors, start=1):
+            if item:
+                add(f"item {index}, ", item)
+    shown = "; ".join(parts[:3]) + ("; ..." if len(parts) > 3 else "")
+    return f"Invalid data: {shown}" if shown else "Invalid data"
+
+
 def invalid_data(errors) -> ApiError:
-    return ApiError(400, {"detail": "Invalid data", "errors": errors})
+    return ApiError(400, {"detail": describe_errors(errors), "errors": errors})
 
 
 def colander_errors(exc: colander.Invalid) -> dict:
@@ -116,8 +137,10 @@ def domain_error(exc, request):
 
 @exception_view_config(colander.Invalid)
 def validation_error(exc, request):
-    """A body a view validated with a colander schema: DRF's shape, the fields beside ``detail``."""
-    return _json(request, 400, {"detail": "Invalid data", **colander_errors(exc)})
+    """A body a view validated with a colander schema: DRF's shape (the fields beside ``detail``), with a
+    human ``detail`` naming the fields."""
+    errors = colander_errors(exc)
+    return _json(request, 400, {"detail": describe_errors(errors), **errors})
 
 
 @notfound_view_config()

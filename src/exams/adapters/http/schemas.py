@@ -122,6 +122,37 @@ class Body(colander.Mapping):
         return dict(value)
 
 
+class WholeMinutes(colander.SchemaType):
+    """Minutes as a whole number: a JSON number or a numeric string; a fraction is rounded up.
+
+    The exams dashboard's "time multiplier" sends time limit x multiplier (45 x 1.5 = 22.5); the learner
+    gets at least that much time, so 22.5 becomes 23 (edx-exams refuses it with a 400).
+    """
+
+    def __init__(self, minimum: int = 0, maximum: int = 100000):
+        self.minimum = minimum
+        self.maximum = maximum
+
+    def deserialize(self, node, cstruct):
+        if cstruct is colander.null or cstruct is None:
+            return colander.null
+        if isinstance(cstruct, bool) or not isinstance(cstruct, (int, float, str)):
+            raise colander.Invalid(node, "A valid integer is required.")
+        if isinstance(cstruct, str):
+            if not re.fullmatch(r"\s*[0-9]{1,12}(\.[0-9]{0,12})?\s*", cstruct):
+                raise colander.Invalid(node, "A valid integer is required.")
+            cstruct = float(cstruct) if "." in cstruct else int(cstruct)
+        if isinstance(cstruct, float):
+            if not math.isfinite(cstruct):
+                raise colander.Invalid(node, "A valid integer is required.")
+            if not self.minimum <= cstruct <= self.maximum:
+                raise colander.Invalid(node, f"Must be from {self.minimum} to {self.maximum} minutes.")
+            cstruct = math.ceil(cstruct)
+        if not self.minimum <= cstruct <= self.maximum:
+            raise colander.Invalid(node, f"Must be from {self.minimum} to {self.maximum} minutes.")
+        return cstruct
+
+
 def required(typ, **kw):
     return colander.SchemaNode(typ, missing=colander.required,
                                missing_msg="This field is required.", **kw)
@@ -172,7 +203,7 @@ def allowance_item_schema():
     schema.add(required(StrictInt(minimum=1), name="exam_id"))
     schema.add(colander.SchemaNode(Text(150), name="username", missing=None))
     schema.add(colander.SchemaNode(Text(254), name="email", missing=None))
-    schema.add(required(StrictInt(minimum=0, maximum=100000), name="extra_time_mins"))
+    schema.add(required(WholeMinutes(minimum=0, maximum=100000), name="extra_time_mins"))
     return schema
 
 

@@ -11,7 +11,6 @@ errors are JSON with ``detail`` (and ``code``), with RFC 6750 ``WWW-Authenticate
 
 from __future__ import annotations
 
-import json
 import logging
 
 from pyramid.config import Configurator
@@ -61,10 +60,10 @@ def token(request):
     if request.content_type != "application/x-www-form-urlencoded":
         raise _token_error(TokenError.INVALID_REQUEST, "Send the token request as application/x-www-form-urlencoded.")
     try:
-        form = {name: request.POST.getall(name) for name in request.POST.keys()}
-    except (UnicodeDecodeError, ValueError, DeprecationWarning):
-        # WebOb raises DeprecationWarning for a form in a charset other than UTF-8.
-        raise _token_error(TokenError.INVALID_REQUEST, "The request body is not a valid UTF-8 form.") from None
+        params = form_params(request)
+    except ApiError as exc:
+        raise _token_error(TokenError.INVALID_REQUEST, exc.body["detail"]) from None
+    form = {name: params.getall(name) for name in params.keys()}
     try:
         issued = request.services.acs.grant_token(_registration_id(request), form, token_url(request))
     except ServiceTokenRefused as refused:
@@ -103,12 +102,7 @@ def _control_message(request):
     if request.content_type not in ACS_MEDIA_TYPES:
         raise ApiError(415, {"detail": "Unsupported media type; send application/json or "
                                        "application/vnd.ims.lti-ap.v1.control+json.", "code": "unsupported_media_type"})
-    try:
-        return json.loads(request.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise bad_request(f"JSON parse error - {exc}", code="invalid_json") from None
-    except RecursionError:
-        raise bad_request("JSON parse error - nested too deeply.", code="invalid_json") from None
+    return parse_json(request.body, code="invalid_json")
 
 
 @view_config(route_name="lti_acs", request_method="POST", renderer="json")

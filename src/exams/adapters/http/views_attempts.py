@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import re
 
-import colander
 from pyramid.view import view_config
 
 from exams.services.attempts import AllowanceRequest
 
 from . import presenters
 from .auth import require_user
-from .errors import bad_request, forbidden, invalid_data
-from .request_data import json_body, path_int, path_text, query_text
-from .schemas import StrictInt, allowance_item_schema, deserialize_each
+from .errors import ApiError, bad_request, forbidden, invalid_data
+from .request_data import json_body, path_int, path_text, query_text, valid_id
+from .schemas import allowance_item_schema, deserialize_each
 
 
 def _mfe_url(request) -> str:
@@ -37,11 +36,8 @@ def create_attempt(request):
     if not isinstance(body, dict):
         raise bad_request("Expected a JSON object.")
     raw_exam_id = body.get("exam_id")
-    try:
-        exam_id = StrictInt(minimum=None).deserialize(colander.SchemaNode(StrictInt()), raw_exam_id)
-    except colander.Invalid:
-        exam_id = colander.null
-    if exam_id is colander.null:
+    exam_id = valid_id(raw_exam_id)  # outside the column's range no exam can have it
+    if exam_id is None:
         raise bad_request(f"Exam with exam_id={raw_exam_id if isinstance(raw_exam_id, (str, int)) else None} "
                           "does not exist.", code="exam_not_found")
     attempt = request.services.attempts.create(user, exam_id, _start_clock(body.get("start_clock")))
@@ -121,10 +117,9 @@ def provider_settings(request):
 def onboarding(request):
     require_user(request)
     path_text(request, "course_id")  # refused when no course key can be (400), as on every course route
-    # Onboarding exams are not run by this service (as in edx-exams): 404 with an empty body.
-    request.response.status_int = 404
-    request.response.content_type = None
-    return request.response
+    # Onboarding exams are not run by this service (as in edx-exams, which answers an empty 404);
+    # every error body here is JSON with a detail, which the learner frontend parses.
+    raise ApiError(404, {"detail": "This course has no onboarding exam.", "code": "no_onboarding"})
 
 
 @view_config(route_name="access_token", request_method="GET", renderer="json")

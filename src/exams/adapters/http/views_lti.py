@@ -24,7 +24,7 @@ from exams.services.lti import AuthenticationRequest, Browser
 
 from .auth import require_user
 from .errors import NO_STORE, ApiError, method_not_allowed, status_for
-from .request_data import path_int
+from .request_data import form_params, path_int
 from .runtime import RUNTIME
 
 LAUNCH_COOKIE = "exams_lti_launch"
@@ -178,15 +178,15 @@ def roster(request):
 # -- the tool's messages, through the browser -------------------------------------------------------
 def _oidc_request(request) -> AuthenticationRequest:
     try:
-        params = request.POST if request.method == "POST" else request.GET
-        values = {}
-        for name in OIDC_PARAMETERS:
-            found = params.getall(name)
-            if len(found) > 1:
-                raise LtiPageError(400, f"The parameter {name} is repeated.", "invalid_request")
-            values[name] = found[0] if found else None
-    except UnicodeDecodeError:
-        raise LtiPageError(400, "The request is not valid UTF-8.", "invalid_request") from None
+        params = form_params(request, query=request.method != "POST")
+    except ApiError as exc:
+        raise _as_page_error(exc) from None
+    values = {}
+    for name in OIDC_PARAMETERS:
+        found = params.getall(name)
+        if len(found) > 1:
+            raise LtiPageError(400, f"The parameter {name} is repeated.", "invalid_request")
+        values[name] = found[0] if found else None
     return AuthenticationRequest(**values)
 
 
@@ -219,9 +219,9 @@ def authenticate(request):
 def start_assessment(request):
     """The tool's LtiStartAssessment (form field JWT): the attempt becomes ready_to_start."""
     try:
-        tokens = request.POST.getall("JWT")
-    except UnicodeDecodeError:
-        raise LtiPageError(400, "The request is not valid UTF-8.", "invalid_request") from None
+        tokens = form_params(request).getall("JWT")
+    except ApiError as exc:
+        raise _as_page_error(exc) from None
     if len(tokens) > 1:
         raise LtiPageError(400, "The parameter JWT is repeated.", "invalid_request")
     browser = request.lti_cookies.read(request)

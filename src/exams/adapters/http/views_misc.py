@@ -6,7 +6,7 @@ from pyramid.view import view_config
 
 from .auth import CSRF_COOKIE, cookie_value, new_csrf_token, require_user
 
-PUBLIC_ROUTES = frozenset({"providers", "csrf_token", "health"})
+PUBLIC_ROUTES = frozenset({"providers", "csrf_token", "health", "api_schema", "api_docs", "api_docs_assets"})
 
 
 def require_user_unless_public(request) -> None:

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -29,7 +30,7 @@ def _b64json(segment: str) -> dict:
 
 
 class JwcryptoJwtVerifier:
-    """Checks signature (HS256 with the shared secret, RS256/RS512 with the LMS JWKS), exp, iss, aud.
+    """Checks signature (HS256 with the shared secret, RS256/RS512 with the LMS JWKS), exp, nbf, iat, iss, aud.
 
     Verified tokens are remembered until they expire (bounded LRU), so that the learner's once-a-minute
     poll costs a dictionary lookup rather than an HMAC or RSA verification.
@@ -114,17 +115,38 @@ class JwcryptoJwtVerifier:
         return claims
 
     def _check_claims(self, claims: dict) -> None:
-        exp = claims.get("exp")
-        if not isinstance(exp, (int, float)) or isinstance(exp, bool):
-            raise InvalidToken()
-        if exp + self.leeway < self._clock.now().timestamp():
+        """exp (required), nbf and iat (when present) with the same leeway, then iss and aud.
+
+        Time claims must be finite JSON numbers: a NaN ``exp`` would never expire (every comparison with
+        NaN is false), a string or an infinity is no time at all.
+        """
+        now = self._clock.now().timestamp()
+        exp = _time_claim(claims, "exp", required=True)
+        if exp + self.leeway < now:
             raise TokenExpired()
+        nbf = _time_claim(claims, "nbf")
+        if nbf is not None and nbf - self.leeway > now:
+            raise InvalidToken("Token is not yet valid (nbf).")
+        iat = _time_claim(claims, "iat")
+        if iat is not None and iat - self.leeway > now:
+            raise InvalidToken("Token was issued in the future (iat).")
         if claims.get("iss") != self.issuer:
             raise InvalidToken()
         aud = claims.get("aud")
         audiences = aud if isinstance(aud, list) else [aud]
         if self.audience not in audiences:
             raise InvalidToken()
+
+
+def _time_claim(claims: dict, name: str, *, required: bool = False) -> float | None:
+    """A NumericDate claim (RFC 7519 §2): a finite JSON number. Absent is None unless ``required``."""
+    if name not in claims and not required:
+        return None
+    value = claims.get(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not math.isfinite(value)):  # NaN, Infinity: Python's json reads them
+        raise InvalidToken(f"Invalid {name} claim: a finite number of seconds is required.")
+    return value
 
 
 def _b64(data: bytes) -> str:
