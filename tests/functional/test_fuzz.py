@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
                                          status_code_conformance)
 
 from exams.adapters.http.openapi import document
-from exams.container import run_in_transaction
+from exams.units import run_in_transaction
 from exams.domain.exams import Exam, ExamType
 from tests.conftest import auth
 from tests.fakes import FakeProctoringVendor

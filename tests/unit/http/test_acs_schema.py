@@ -142,5 +142,6 @@ def test_a_flag_received_without_a_time_keeps_none_until_the_service_stamps_it()
 
 
 def test_a_numeric_reason_code_one_is_a_clean_submission_unlike_edx_exams():
-    attempt = Attempt(id=4, user_id=1, exam_id=2, status=S.STARTED)
+    attempt = Attempt(id=4, user_id=1, exam_id=2, status=S.STARTED,
+                      start_time=datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc))
     assert decide_control(parse(body(reason_code=1)), attempt, []).move_to is S.VERIFIED

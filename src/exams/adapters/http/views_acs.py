@@ -19,7 +19,8 @@ from pyramid.view import view_config
 from exams.ports.proctoring import BearerProblem, BearerRefused, ServiceTokenRefused, TokenError
 
 from .acs_schema import parse_control_request
-from .errors import NO_STORE, ApiError, bad_request, method_not_allowed
+from .errors import NO_STORE, ApiError, method_not_allowed
+from .request_data import form_params, parse_json
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from exams.domain.exams import ExamSpec
 
 from . import presenters
 from .auth import require_user
-from .errors import ApiError, describe_errors, forbidden, invalid_data
+from .errors import ApiError, forbidden, invalid_data
 from .request_data import json_body, path_text, query_text
 from .schemas import course_config_schema, deserialize_each, exam_item_schema
 
