@@ -15,6 +15,8 @@ requires = [
     "psycopg[binary]>=3.1",
     "redis>=5",
     "fastavro>=1.9",
+    "gunicorn>=22",  # the production server: gunicorn --paste production.ini (docs/deployment.md)
+    "prometheus_client>=0.20",  # /metrics, multi-process mode under gunicorn
 ]
 
 tests_require = [
@@ -27,6 +29,7 @@ tests_require = [
     "pylti1p3==2.0.0",  # a real LTI 1.3 tool library: its ServiceConnector calls our token endpoint and ACS
     "aiosmtpd>=1.4",  # a real SMTP server on loopback for the email tests
     "confluent-kafka[schemaregistry]>=2.4",  # the Kafka event-bus tests (librdkafka's mock cluster)
+    "PyYAML>=6",  # reads the Tutor plugin's rendered compose and Kubernetes files
 ]
 
 # exams.event_bus.backend = kafka: the producer and the schema registry client edx-event-bus-kafka uses.
