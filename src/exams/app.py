@@ -38,6 +38,7 @@ def main(global_config, container: Container | None = None, **raw_settings):
         config.registry.exams_settings = settings
         config.registry.jwt_verifier = container.jwt_verifier()
         config.registry.database_reachable = lambda: database_is_up(container)
+        _observability(config.registry, container, settings)
         # One transaction per request; views never commit (an error response aborts it).
         config.include("pyramid_tm")
         config.add_request_method(_dbsession, "dbsession", reify=True)
@@ -54,6 +55,59 @@ def main(global_config, container: Container | None = None, **raw_settings):
     if settings["exams.event_bus.relay_in_process"] and settings["exams.event_bus.backend"] != "none":
         start_relay(container, settings["exams.event_bus.relay_interval"])
     return app
+
+
+def _observability(registry, container: Container, settings) -> None:
+    """What /metrics and /health/ready read (exams.adapters.http.observe), and the attempt-change counter."""
+    if settings["exams.event_bus.backend"] == "redis":
+        from exams.adapters.lms.connection import redis_client
+
+        probe = redis_client(settings["exams.event_bus.redis_url"], socket_timeout=1.0, connect_timeout=1.0)
+
+        def bus_reachable() -> bool:
+            try:
+                return bool(probe.ping())
+            except Exception:
+                return False
+
+        registry.event_bus_reachable = bus_reachable
+    if settings["exams.metrics.enabled"]:
+        from dependency_injector import providers
+
+        from exams.adapters.http.observe import attempt_metrics_sink
+
+        if not any(getattr(arg, "provides", None) is attempt_metrics_sink for arg in container.outcomes.args):
+            container.outcomes.add_args(providers.Object(attempt_metrics_sink))
+        registry.operational_status = lambda: operational_status(container)
+
+
+def operational_status(container: Container) -> dict:
+    """Outbox and mail figures for the metrics gauges (one short read transaction)."""
+    from exams.adapters.sql.mail_outbox import SqlMailOutbox
+    from exams.adapters.sql.outbox import SqlEventInbox, SqlOutbox
+    from exams.services.events import RELAY_LEASE
+
+    def work(services) -> dict:
+        now = container.clock().now()
+        outbox = SqlOutbox(services.session)
+        stats = outbox.stats()
+        lease = outbox.lease(RELAY_LEASE)
+        mail = SqlMailOutbox(services.session).status(limit=0)
+        oldest_mail = mail.oldest_pending
+        if oldest_mail is not None and oldest_mail.tzinfo is None:
+            oldest_mail = oldest_mail.replace(tzinfo=now.tzinfo)
+        return {
+            "outbox_unpublished": stats.unpublished, "outbox_dead": stats.dead,
+            "outbox_unencodable": stats.unencodable,
+            "outbox_oldest_age_seconds": (now - stats.oldest_unpublished_at).total_seconds()
+            if stats.oldest_unpublished_at else 0,
+            "relay_active": int(bool(lease and lease.owner and lease.expires_at and lease.expires_at > now)),
+            "role_events_dead": SqlEventInbox(services.session).dead_count(),
+            "mail_pending": mail.pending, "mail_failed": mail.failed,
+            "mail_oldest_age_seconds": (now - oldest_mail).total_seconds() if oldest_mail else 0,
+        }
+
+    return run_in_transaction(container, work)
 
 
 def _dbsession(request):

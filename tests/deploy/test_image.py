@@ -198,6 +198,7 @@ def test_the_image_migrates_serves_a_learner_and_relays_to_redis(redis_server, t
         status, headers, latest = call(base, "GET", "/api/v1/exams/attempt/latest", jwt=learner,
                                        headers={"X-Request-ID": "image-test-1"})
         assert status == 200 and latest["attempt_status"] == "started"
+        assert headers["X-Request-ID"] == "image-test-1"
         assert call(base, "PUT", f"/api/v1/exams/attempt/{created['exam_attempt_id']}", {"action": "submit"},
                     jwt=learner)[0] == 200
 
@@ -212,6 +213,27 @@ def test_the_image_migrates_serves_a_learner_and_relays_to_redis(redis_server, t
         types = {dict(fields).get(b"type", b"").decode() for _, fields in entries}
         assert "org.openedx.learning.exam.attempt.submitted.v1" in types, types
         assert json.loads(podman(env, *run, "expire").stdout) == {"submitted": 0}
+
+        # Readiness (database and Redis) and the metrics of both gunicorn workers, summed.
+        status, _, body = call(base, "GET", "/health/ready")
+        assert status == 200 and body == {"status": "ready", "checks": {"database": "OK", "event_bus": "OK"}}
+        for _ in range(6):
+            call(base, "GET", "/health/")
+        time.sleep(1.5)  # each worker hands its counts over within a second
+        status, _, text = call(base, "GET", "/metrics")
+        text = text.decode()
+        assert status == 200
+        assert re.search(r'exams_http_requests_total\{method="GET",route="health",status="200"\} ([0-9.]+)', text)
+        health = float(re.search(r'exams_http_requests_total\{method="GET",route="health",status="200"\} ([0-9.]+)',
+                                 text).group(1))
+        assert health >= 7, text[:2000]
+        assert re.search(r'exams_http_requests_total\{method="GET",route="latest_attempt",status="200"\} 1\.0', text)
+        assert "exams_event_outbox_unpublished 0.0" in text and "exams_event_relay_active" in text
+        logs = podman(env, "logs", name, check=False)
+        for line in (logs.stdout + logs.stderr).splitlines():
+            if line.startswith("{"):
+                assert json.loads(line)["level"]  # JSON lines
+            assert SECRET not in line and variables["EXAMS_LTI_LAUNCH_COOKIE_SECRET"] not in line
     finally:
         podman(env, "stop", "-t", "5", name, check=False)
         podman(env, "rm", "-f", name, check=False)
