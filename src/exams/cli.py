@@ -334,6 +334,13 @@ def cmd_check(args) -> int:
     try:
         settings = load_settings(args.config)
         found = production.problems(settings.values) if args.production else []
+        # Settings checked when their adapter is built (emails, edx-proctoring forwarding): build them, offline.
+        container = build_container(settings)
+        for build in (container.mailer, container.legacy_proctoring):
+            try:
+                build()
+            except settings_module.SettingsError as exc:
+                found.append(str(exc))
     except production.ProductionError as exc:
         found = exc.problems
     except settings_module.SettingsError as exc:

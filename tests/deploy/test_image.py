@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-IMAGE = os.environ.get("EXAMS_IMAGE", "localhost/exams:test")
 SECRET = "image-test-jwt-secret-0123456789"
 ISSUER = "https://lms.example.test/oauth2"
 
@@ -125,6 +124,7 @@ def certificates(pem: str) -> set[str]:
 
 def test_the_image_migrates_serves_a_learner_and_relays_to_redis(redis_server, tmp_path):
     env = podman_env()
+    IMAGE = env["EXAMS_IMAGE"]
     started = time.monotonic()
     build = subprocess.run([str(ROOT / "scripts" / "image")], capture_output=True, text=True, env=env, timeout=900)
     assert build.returncode == 0, build.stdout + build.stderr[-4000:]

@@ -229,3 +229,46 @@ def test_config_save_with_a_bad_setting_fails_naming_it(site, tmp_path, setting,
     values = config(site)
     for secret in ("EXAMS_OAUTH2_SECRET", "EXAMS_POSTGRESQL_PASSWORD", "EXAMS_LTI_LAUNCH_COOKIE_SECRET"):
         assert values[secret] not in output
+
+
+RENDER_TASKS = """
+import json, sys
+from tutor import config as tutor_config, env, hooks
+hooks.Actions.CORE_READY.do()
+hooks.Actions.PROJECT_ROOT_READY.do(sys.argv[1])
+config = tutor_config.load(sys.argv[1])
+tasks = {}
+for service, task in hooks.Filters.CLI_DO_INIT_TASKS.iterate():
+    tasks.setdefault(service, []).append(env.render_str(config, task))
+print(json.dumps(tasks))
+"""
+
+
+def init_tasks(root: Path) -> dict:
+    tutor_venv()
+    done = subprocess.run([str(VENV / "bin" / "python"), "-c", RENDER_TASKS, str(root)], capture_output=True,
+                          text=True, env={**os.environ, "TUTOR_ROOT": str(root)}, check=True)
+    return {service: "\n".join(t for t in tasks if "exams plugin" in t)
+            for service, tasks in json.loads(done.stdout).items()}
+
+
+def test_init_tasks_create_the_lms_client_and_flag_migrate_and_register_the_provider(site, tmp_path):
+    root = tmp_path / "provider"
+    shutil.copytree(site, root, ignore=shutil.ignore_patterns("env"))
+    run_tutor(root, "config", "save", "--set", "EXAMS_PROVIDER_NAME=proctorio", "--set",
+              "EXAMS_PROVIDER_VERBOSE_NAME=Proctorio", "--set", "EXAMS_PROVIDER_LTI_CLIENT_ID=abc123",
+              "--set", "EXAMS_PROVIDER_LTI_LOGIN_URL=https://vendor.example/login",
+              "--set", "EXAMS_PROVIDER_LTI_LAUNCH_URL=https://vendor.example/launch",
+              "--set", "EXAMS_PROVIDER_LTI_JWKS_URL=https://vendor.example/jwks")
+    tasks, values = init_tasks(root), config(root)
+    lms, exams = tasks["lms"], tasks["exams"]
+    assert "./manage.py lms manage_user exams_worker exams_worker@openedx --staff --superuser" in lms
+    assert "--grant-type client-credentials" in lms and f'--client-secret "{values["EXAMS_OAUTH2_SECRET"]}"' in lms
+    assert "./manage.py lms waffle_flag --create --everyone course_apps.exams_ida" in lms
+    assert "exams -c /etc/exams/exams.ini check\nexams -c /etc/exams/exams.ini migrate" in exams
+    assert '--name "proctorio"' in exams and '--lti-jwks-url "https://vendor.example/jwks"' in exams
+    for script in (lms, exams):
+        assert subprocess.run(["sh", "-n", "-c", script]).returncode == 0
+    # Without the setting, the flag is created but left to per-course overrides.
+    run_tutor(root, "config", "save", "--set", "EXAMS_ENABLE_EXAMS_IDA_FOR_EVERYONE=false")
+    assert "./manage.py lms waffle_flag --create course_apps.exams_ida" in init_tasks(root)["lms"]

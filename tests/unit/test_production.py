@@ -190,3 +190,11 @@ def test_production_ini_is_in_production_mode_and_lists_what_the_environment_mus
     assert main(["-c", str(ROOT / "production.ini"), "check"]) == 1
     out = capsys.readouterr().out
     assert "'exams.access_token.private_jwk' is empty" in out and "'exams.jwt.secret_key' is empty" in out
+
+
+def test_check_reports_settings_checked_when_adapters_are_built(tmp_path, capsys, jwk_env):
+    from exams.cli import main
+
+    ini = write_ini(tmp_path, {**SAFE, "exams.email.backend": "smtp"})
+    assert main(["-c", ini, "check"]) == 1
+    assert "'exams.email.from_address'" in capsys.readouterr().out
