@@ -350,7 +350,8 @@ def cmd_check(args) -> int:
     if found:
         print(f"exams: {len(found)} problem(s) in {args.config}", file=sys.stderr)
         return 1
-    mode = "production" if (args.production or settings["exams.production"]) else "development (exams.production is off)"
+    production_mode = args.production or settings["exams.production"]
+    mode = "production" if production_mode else "development (exams.production is off)"
     print(f"{args.config}: settings OK, {mode}")
     return 0
 

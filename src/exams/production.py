@@ -30,9 +30,9 @@ class ProductionError(SettingsError):
 
 
 def _https(values: Mapping[str, Any], key: str, out: list[str], what: str) -> None:
-    value = values.get(key) or ""
-    if urlsplit(value).scheme != "https":
-        out.append(f"Setting {key!r} must be an https:// URL in production ({what}); it is {urlsplit(value).scheme or 'empty'}.")
+    scheme = urlsplit(values.get(key) or "").scheme
+    if scheme != "https":
+        out.append(f"Setting {key!r} must be an https:// URL in production ({what}); it is {scheme or 'empty'}.")
 
 
 def _secret(values: Mapping[str, Any], key: str, out: list[str], why: str = "") -> None:

@@ -178,7 +178,9 @@ def test_the_image_migrates_serves_a_learner_and_relays_to_redis(redis_server, t
                     break
             except OSError:
                 pass
-            assert time.monotonic() < deadline, podman(env, "logs", name, check=False).stderr[-3000:]
+            running = podman(env, "container", "inspect", "--format", "{{.State.Running}}", name, check=False)
+            assert running.stdout.strip() == "true" and time.monotonic() < deadline, \
+                podman(env, "logs", name, check=False).stderr[-3000:]
             time.sleep(0.3)
         assert body == {"overall_status": "OK", "detailed_status": {"database_status": "OK"}}
         assert podman(env, "exec", name, "id", "-u").stdout.strip() == "10001"
