@@ -49,11 +49,12 @@ DEFAULTS = {
     "PROVIDER_LTI_LOGIN_URL": "",
     "PROVIDER_LTI_LAUNCH_URL": "",
     "PROVIDER_LTI_JWKS_URL": "",
-    # The exams dashboard MFE (with tutor-mfe).
-    "DASHBOARD_MFE_REPOSITORY": "https://github.com/edx/frontend-app-exams-dashboard.git",
-    "DASHBOARD_MFE_VERSION": "master",
-    "DASHBOARD_MFE_PORT": 2020,
 }
+
+# The exams dashboard MFE, added to tutor-mfe's apps (its filter is applied before any configuration is loaded,
+# so these are constants; override them with your own MFE_APPS callback if needed).
+DASHBOARD_MFE = {"repository": "https://github.com/edx/frontend-app-exams-dashboard.git", "port": 2020,
+                 "version": "master"}
 
 UNIQUE = {
     "POSTGRESQL_PASSWORD": "{{ 24|random_string }}",
@@ -97,8 +98,7 @@ except ImportError:  # pragma: no cover - tutor-mfe is optional
 if MFE_APPS is not None:
     @MFE_APPS.add()
     def _exams_dashboard(apps: dict) -> dict:
-        apps["exams-dashboard"] = {"repository": DEFAULTS["DASHBOARD_MFE_REPOSITORY"],
-                                   "port": DEFAULTS["DASHBOARD_MFE_PORT"], "version": DEFAULTS["DASHBOARD_MFE_VERSION"]}
+        apps["exams-dashboard"] = dict(DASHBOARD_MFE)
         return apps
 
 
@@ -131,7 +131,7 @@ def problems(config: dict) -> list[str]:
     host = value("HOST")
     if not isinstance(host, str) or not HOSTNAME.match(host):
         out.append(f"EXAMS_HOST must be a host name such as exams.lms.example.com (it is {host!r}).")
-    for key in ("WORKERS", "EXPIRY_INTERVAL", "POSTGRESQL_PORT", "DASHBOARD_MFE_PORT"):
+    for key in ("WORKERS", "EXPIRY_INTERVAL", "POSTGRESQL_PORT"):
         positive_int(key)
     for key in ("PRODUCTION", "RUN_POSTGRESQL", "ENABLE_EXAMS_IDA_FOR_EVERYONE"):
         boolean(key)
