@@ -3,7 +3,8 @@ from setuptools import find_packages, setup
 requires = [
     "pyramid>=2.0",
     "pyramid_tm>=2.5",
-    "waitress>=3.0",
+    "waitress>=3.0",  # pserve development.ini
+    "gunicorn>=25.1",  # production: gunicorn --paste production.ini (docs/performance.md)
     "plaster_pastedeploy",
     "SQLAlchemy>=2.0",
     "zope.sqlalchemy>=3.0",
@@ -15,7 +16,6 @@ requires = [
     "psycopg[binary]>=3.1",
     "redis>=5",
     "fastavro>=1.9",
-    "gunicorn>=22",  # the production server: gunicorn --paste production.ini (docs/deployment.md)
     "prometheus_client>=0.20",  # /metrics, multi-process mode under gunicorn
 ]
 
@@ -30,6 +30,7 @@ tests_require = [
     "aiosmtpd>=1.4",  # a real SMTP server on loopback for the email tests
     "confluent-kafka[schemaregistry]>=2.4",  # the Kafka event-bus tests (librdkafka's mock cluster)
     "PyYAML>=6",  # reads the Tutor plugin's rendered compose and Kubernetes files
+    "py-spy>=0.3",  # bench/run.py --profile: flame graphs of the server under load
 ]
 
 # exams.event_bus.backend = kafka: the producer and the schema registry client edx-event-bus-kafka uses.

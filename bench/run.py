@@ -5,13 +5,17 @@ For each database backend (PostgreSQL, SQLite) and each database size, this scri
   1. creates a fresh database (a throwaway PostgreSQL server of its own, as scripts/test starts one;
      a SQLite file), migrates it and seeds it: N learners holding started attempts at one proctored
      exam, submitted attempts at other exams up to the size asked for, learners for the flows;
-  2. starts the service as a real server process on 127.0.0.1 with production-like settings;
-  3. drives it with wrk (each request carries another learner's LMS JWT) for a fixed time per scenario:
+  2. starts the service as a real server process on 127.0.0.1 with production-like settings (gunicorn,
+     as production.ini runs it), and the floor (bench/floor.py: a bare Pyramid app answering fixed JSON
+     of the same shape) with the same server and settings;
+  3. drives them with wrk (each request carries another learner's LMS JWT) for a fixed time per scenario,
+     floor and service taking turns (--rounds), so that both see the same machine:
        latest        GET /api/v1/exams/attempt/latest
        latest_poll   GET /api/v1/exams/attempt/latest?content_id=<usage key>   (the MFE's once-a-minute poll)
        student_exam  GET /api/v1/student/exam/attempt/course_id/<c>/content_id/<u>
        flow          POST /api/v1/exams/attempt (start_clock=true), then PUT .../<id> {"action": "submit"}
-  4. prints requests/s, p50/p99 latency, errors, peak server memory and SQL statements per request.
+  4. prints requests/s, p50/p99 latency, errors, peak server memory, SQL statements per request and
+     CPU per request, then the service/floor ratios of requests/s and of server CPU per request.
 
 It sets itself up (project virtualenv, wrk and PostgreSQL from Debian where missing) and stops by
 itself; all traffic stays on the loopback interface.
@@ -55,6 +59,9 @@ JWT_ISSUER = "http://lms.bench/oauth2"
 JWT_AUDIENCE = "lms-key"
 COURSE_ID = "course-v1:bench+B101+2024"
 HOT_CONTENT = "block-v1:bench+B101+2024+type@sequential+block@hot0000000000000000000000000"
+# production.ini's server model (docs/performance.md: how it was chosen).
+DEFAULT_WORKER_CLASS = "gthread"
+DEFAULT_THREADS = 2
 
 
 def parse_args(argv=None):
@@ -62,7 +69,7 @@ def parse_args(argv=None):
         prog="bench/run.py",
         usage="python3 bench/run.py [--backends postgresql sqlite] [--sizes 1000 100000] [--learners 10000] "
               "[--scenarios latest latest_poll student_exam flow] [--duration 15] [--workers 2] [--threads 1] "
-              "[--connections 16] [--server exams|pserve] [--json FILE]",
+              "[--connections 8] [--server gunicorn|pserve] [--worker-class sync|gthread] [--rounds 2] [--json FILE]",
         description="Start the service on PostgreSQL and SQLite, seed learners holding started attempts and drive "
                     "the Learning MFE's hot paths with wrk for a fixed time; print requests/s, p50/p99 latency, "
                     "errors and peak server memory.")
@@ -76,14 +83,21 @@ def parse_args(argv=None):
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     parser.add_argument("--duration", type=float, default=15, help="seconds of load per scenario (default: 15)")
     parser.add_argument("--warmup", type=float, default=3, help="seconds of unmeasured load first (default: 3)")
-    parser.add_argument("--connections", type=int, default=16, help="concurrent keep-alive connections (default: 16)")
+    parser.add_argument("--connections", type=int, default=8, help="concurrent connections (default: 8)")
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads for the GET scenarios (default: 2)")
     parser.add_argument("--flow-connections", type=int, default=8,
                         help="concurrent learners in the flow scenario (default: 8)")
-    parser.add_argument("--server", choices=("exams", "pserve"), default="exams",
-                        help="exams: the pre-forking runner (exams.serve); pserve: one waitress process (default: exams)")
-    parser.add_argument("--workers", type=int, default=0, help="server processes for --server exams (default: cores)")
-    parser.add_argument("--threads", type=int, default=1, help="waitress threads per server process (default: 1)")
+    parser.add_argument("--server", choices=("gunicorn", "pserve"), default="gunicorn",
+                        help="gunicorn: `gunicorn --paste` as production.ini runs it; pserve: one waitress process "
+                             "(default: gunicorn)")
+    parser.add_argument("--workers", type=int, default=0, help="gunicorn worker processes (default: cores)")
+    parser.add_argument("--worker-class", choices=("sync", "gthread"), default=DEFAULT_WORKER_CLASS,
+                        help=f"gunicorn worker class (default: {DEFAULT_WORKER_CLASS})")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                        help=f"threads per server process (default: {DEFAULT_THREADS})")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="floor and service take turns this many times per scenario (default: 2)")
+    parser.add_argument("--no-floor", action="store_true", help="measure the service only")
     parser.add_argument("--json", metavar="FILE", help="also write every result as JSON lines to FILE")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (databases, logs)")
     parser.add_argument("--profile", metavar="DIR",
@@ -301,7 +315,34 @@ def seed(url: str, *, total_attempts: int, learners: int, idle_exams: int, flow_
 
 
 # -- the server -------------------------------------------------------------------------------
-def write_ini(path: Path, url: str, port: int, threads: int) -> None:
+def server_section(args, port: int) -> str:
+    if args.server == "pserve":
+        return f"""[server:main]
+use = egg:waitress#main
+listen = 127.0.0.1:{port}
+threads = {args.threads}
+"""
+    return f"""[server:main]
+use = egg:gunicorn#main
+bind = 127.0.0.1:{port}
+workers = {args.workers or os.cpu_count() or 1}
+worker_class = {args.worker_class}
+threads = {args.threads}
+control_socket_disable = true
+"""
+
+
+def write_floor_ini(path: Path, port: int, args) -> None:
+    path.write_text(f"""\
+# Written by bench/run.py: the floor (bench/floor.py), served as the service is.
+[app:main]
+use = call:floor:main
+
+{server_section(args, port)}
+{LOGGING}""")
+
+
+def write_ini(path: Path, url: str, port: int, args) -> None:
     from exams.adapters.tokens.access_tokens import generate_private_jwk
 
     path.write_text(f"""\
@@ -321,11 +362,11 @@ exams.access_token.issuer = http://127.0.0.1:{port}
 exams.access_token.private_jwk = {json.dumps(generate_private_jwk())}
 exams.expiry.sweep_interval = 60
 
-[server:main]
-use = egg:waitress#main
-listen = 127.0.0.1:{port}
-threads = {threads}
+{server_section(args, port)}
+{LOGGING}""")
 
+
+LOGGING = """\
 [loggers]
 keys = root, waitress_queue
 
@@ -354,7 +395,7 @@ formatter = generic
 
 [formatter_generic]
 format = %(asctime)s %(levelname)-5.5s [%(name)s:%(lineno)s][%(process)d] %(message)s
-""")
+"""
 
 
 def process_tree(pid: int) -> list[int]:
@@ -415,16 +456,22 @@ def machine_cpu() -> tuple[float, float]:
 
 
 class Server:
-    def __init__(self, workdir: Path, url: str, args):
+    """The service (url given) or the floor (url None), as a real server process on a loopback port."""
+
+    def __init__(self, workdir: Path, url: str | None, args):
         self.port = free_port()
-        self.ini = workdir / f"bench-{self.port}.ini"
+        self.ini = workdir / f"{'bench' if url else 'floor'}-{self.port}.ini"
         self.log = workdir / f"server-{self.port}.log"
-        write_ini(self.ini, url, self.port, args.threads)
+        self.workdir = workdir
+        if url:
+            write_ini(self.ini, url, self.port, args)
+        else:
+            write_floor_ini(self.ini, self.port, args)
         if args.server == "pserve":
             self.cmd = [str(VENV / "bin" / "pserve"), str(self.ini)]
         else:
-            workers = args.workers or os.cpu_count() or 1
-            self.cmd = [str(VENV / "bin" / "python"), "-m", "exams.serve", str(self.ini), "--workers", str(workers)]
+            # As production runs it; the bench's settings are in the ini's [server:main] (exams.gunicorn_config).
+            self.cmd = [str(VENV / "bin" / "gunicorn"), "--paste", str(self.ini), "-c", "python:exams.gunicorn_config"]
         self.proc = None
         self.peak_rss = 0
         self._sampling = None
@@ -434,8 +481,11 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+        env.pop("WEB_CONCURRENCY", None)
+        env.pop("GUNICORN_CMD_ARGS", None)
         self.proc = subprocess.Popen(self.cmd, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, cwd=self.workdir, env=env)
 
         def healthy():
             if self.proc.poll() is not None:
@@ -525,6 +575,10 @@ def count_statements(ini: Path, requests: list[tuple[str, str, dict, bytes | Non
     out = []
     try:
         previous = {}
+        if all(method == "GET" for method, *_ in requests):
+            # Counted as in the steady state: this learner's user row is already known to the process.
+            for method, path, headers, body in requests:
+                Request.blank(path, method=method, headers=headers).get_response(app)
         for method, path, headers, body in requests:
             counter[0] = 0
             req = Request.blank(path.format(id=previous.get("exam_attempt_id")), method=method, headers=headers,
@@ -581,6 +635,61 @@ def profiling(server: Server, directory: str | None, label: str, duration: float
                 spy.kill()
 
 
+def measure(server: Server, workdir: Path, args, kw: dict, others: dict, label: str, base: dict) -> dict:
+    """One wrk run against ``server``: the row that print_row() prints."""
+    wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with server.measuring(others) as sample, profiling(server, args.profile, label, args.duration):
+        result = run_wrk(server, workdir, duration=args.duration, **kw)
+    wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = sample["cpu_s"]
+    cpu["wrk"] = (wrk_after.ru_utime + wrk_after.ru_stime) - (wrk_before.ru_utime + wrk_before.ru_stime)
+    seconds = result["duration_us"] / 1e6
+    row = {
+        **base, "requests": result["requests"],
+        "rps": result["requests"] / seconds, "p50_ms": result["latency_us"]["p50"] / 1000,
+        "p90_ms": result["latency_us"]["p90"] / 1000, "p99_ms": result["latency_us"]["p99"] / 1000,
+        "max_ms": result["latency_us"]["max"] / 1000, "errors": sum(result["errors"].values()),
+        "error_detail": result["errors"], "peak_rss_mib": sample["peak_rss_kib"] / 1024,
+        "cpu_s": {k: round(v, 3) for k, v in cpu.items()},
+        "cpu_ms_per_request": {k: round(1000 * v / max(1, result["requests"]), 3) for k, v in cpu.items()
+                               if k != "machine_total"},
+        "machine_busy_pct": round(100 * cpu["machine_busy"] / max(cpu["machine_total"], 1e-9), 1),
+        "other_cpu_pct": round(100 * (cpu["machine_busy"] - sum(v for k, v in cpu.items()
+                                                                   if k not in ("machine_busy", "machine_total")))
+                               / max(cpu["machine_total"], 1e-9) * (os.cpu_count() or 1), 1),
+        "load_average": round(os.getloadavg()[0], 2),
+        "server": args.server, "worker_class": args.worker_class if args.server == "gunicorn" else "waitress",
+        "workers": 1 if args.server == "pserve" else (args.workers or os.cpu_count()),
+        "threads": args.threads, "connections": kw["connections"], "duration_s": seconds,
+    }
+    if kw["mode"] == "flow":
+        row["flows_per_s"] = result["flows_done"] / seconds
+        row["flows_failed"] = result["flows_failed"]
+    return row
+
+
+def ratio_row(service: list[dict], floor: list[dict]) -> dict:
+    """Service/floor over all rounds: requests/s and server CPU per request, from the summed counts."""
+    def totals(rows):
+        requests = sum(r["requests"] for r in rows)
+        seconds = sum(r["duration_s"] for r in rows)
+        server_cpu = sum(r["cpu_s"]["server"] for r in rows)
+        db_cpu = sum(r["cpu_s"].get("postgresql", 0) for r in rows)
+        return requests / seconds, 1000 * server_cpu / max(1, requests), 1000 * db_cpu / max(1, requests)
+
+    s_rps, s_cpu, s_db = totals(service)
+    f_rps, f_cpu, _ = totals(floor)
+    first = service[0]
+    return {"backend": first["backend"], "attempts": first["attempts"], "scenario": first["scenario"],
+            "kind": "ratio", "service_rps": s_rps, "floor_rps": f_rps, "rps_ratio": s_rps / f_rps,
+            "service_cpu_ms": s_cpu, "service_db_cpu_ms": s_db, "floor_cpu_ms": f_cpu, "cpu_ratio": s_cpu / f_cpu,
+            "service_p99_ms": max(r["p99_ms"] for r in service), "floor_p99_ms": max(r["p99_ms"] for r in floor),
+            "errors": sum(r["errors"] for r in service), "other_cpu_pct": max(r["other_cpu_pct"] for r in service + floor),
+            "load_average": first["load_average"], "connections": first["connections"],
+            "server": first["server"], "worker_class": first["worker_class"], "workers": first["workers"],
+            "threads": first["threads"]}
+
+
 def bench_database(backend: str, url: str, size: int, args, workdir: Path, report, postgres=None) -> None:
     print(f"== {backend}: seeding {size:,} attempts ...", file=sys.stderr, flush=True)
     began = time.monotonic()
@@ -589,7 +698,11 @@ def bench_database(backend: str, url: str, size: int, args, workdir: Path, repor
     counts = data["counts"]
     print(f"   seeded {counts} in {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
     server = Server(workdir, url, args)
+    floor = None if args.no_floor else Server(workdir, None, args)
     server.start()
+    if floor:
+        floor.start()
+    others = {"postgresql": postgres.pids} if postgres else {}
     try:
         for name in args.scenarios:
             if name == "flow":
@@ -599,48 +712,42 @@ def bench_database(backend: str, url: str, size: int, args, workdir: Path, repor
                 kw = dict(mode="get", path=PATHS[name], tokens=data["held_tokens"], threads=args.wrk_threads,
                           connections=args.connections)
             statements = "+".join(map(str, count_statements(server.ini, scenario_requests(name, data))))
+            base = {"backend": backend, "attempts": counts["attempts"], "learners": counts["learners"],
+                    "exams": counts["exams"], "scenario": name, "statements": statements}
+            # The floor only for the reads (it has no flow), in turns with the service.
+            targets = [("service", server)] if name == "flow" or floor is None else [("floor", floor), ("service", server)]
             if args.warmup and name != "flow":
-                run_wrk(server, workdir, duration=args.warmup, **kw)
-            others = {"postgresql": postgres.pids} if postgres else {}
-            wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            with server.measuring(others) as sample, profiling(server, args.profile, f"{backend}-{size}-{name}",
-                                                                 args.duration):
-                result = run_wrk(server, workdir, duration=args.duration, **kw)
-            wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu = sample["cpu_s"]
-            cpu["wrk"] = (wrk_after.ru_utime + wrk_after.ru_stime) - (wrk_before.ru_utime + wrk_before.ru_stime)
-            errors = sum(result["errors"].values())
-            seconds = result["duration_us"] / 1e6
-            row = {
-                "backend": backend, "attempts": counts["attempts"], "learners": counts["learners"],
-                "exams": counts["exams"], "scenario": name, "requests": result["requests"],
-                "rps": result["requests"] / seconds, "p50_ms": result["latency_us"]["p50"] / 1000,
-                "p90_ms": result["latency_us"]["p90"] / 1000, "p99_ms": result["latency_us"]["p99"] / 1000,
-                "max_ms": result["latency_us"]["max"] / 1000, "errors": errors,
-                "error_detail": result["errors"], "peak_rss_mib": sample["peak_rss_kib"] / 1024,
-                "statements": statements,
-                "cpu_ms_per_request": {k: round(1000 * v / max(1, result["requests"]), 3) for k, v in cpu.items()
-                                       if k != "machine_total"},
-                "machine_busy_pct": round(100 * cpu["machine_busy"] / max(cpu["machine_total"], 1e-9), 1),
-                "other_cpu_pct": round(100 * (cpu["machine_busy"] - sum(v for k, v in cpu.items()
-                                                                           if k not in ("machine_busy", "machine_total")))
-                                       / max(cpu["machine_total"], 1e-9) * (os.cpu_count() or 1), 1),
-                "server": args.server, "workers": 1 if args.server == "pserve" else (args.workers or os.cpu_count()),
-                "threads": args.threads,
-                "connections": kw["connections"], "duration_s": seconds,
-            }
-            if name == "flow":
-                row["flows_per_s"] = result["flows_done"] / seconds
-                row["flows_failed"] = result["flows_failed"]
-            report(row)
-            if row["other_cpu_pct"] > 25:
-                print(f"   !! other processes used {row['other_cpu_pct']:.0f}% of a core during this run: "
-                      "the machine was not quiet, figures understate the service", file=sys.stderr, flush=True)
+                for _, target in targets:
+                    run_wrk(target, workdir, duration=args.warmup, **kw)
+            rows: dict[str, list[dict]] = {"floor": [], "service": []}
+            for round_ in range(1 if name == "flow" else max(1, args.rounds)):
+                for kind, target in targets:
+                    row = measure(target, workdir, args, kw, others if kind == "service" else {},
+                                  f"{backend}-{size}-{name}-{kind}-{round_}",
+                                  {**base, **({"backend": "floor", "statements": "0"} if kind == "floor" else {})})
+                    row["kind"] = kind
+                    rows[kind].append(row)
+                    report(row)
+                    if row["other_cpu_pct"] > 25:
+                        print(f"   !! other processes used {row['other_cpu_pct']:.0f}% of a core during this run: "
+                              "the machine was not quiet", file=sys.stderr, flush=True)
+            if rows["floor"]:
+                report(ratio_row(rows["service"], rows["floor"]))
     finally:
         server.stop()
+        if floor:
+            floor.stop()
 
 
 def print_row(row: dict) -> None:
+    if row.get("kind") == "ratio":
+        print(f"{'RATIO':<10} {row['attempts']:>8,} attempts  {row['scenario']:<13} {row['backend']}/floor: "
+              f"req/s {row['rps_ratio']:.2f}x ({row['service_rps']:,.0f} / {row['floor_rps']:,.0f})  "
+              f"server CPU/req {row['cpu_ratio']:.2f}x ({row['service_cpu_ms']:.3f} / {row['floor_cpu_ms']:.3f} ms"
+              f"{', db %.3f ms' % row['service_db_cpu_ms'] if row['service_db_cpu_ms'] else ''})  "
+              f"p99 {row['service_p99_ms']:.1f} ms (floor {row['floor_p99_ms']:.1f})  errors {row['errors']}  "
+              f"load avg {row['load_average']:.1f}", flush=True)
+        return
     flows = f"  flows/s {row['flows_per_s']:7.1f}" if "flows_per_s" in row else ""
     statements = f"  sql/req {row['statements']}" if row.get("statements") is not None else ""
     cpu = row["cpu_ms_per_request"]
@@ -649,6 +756,14 @@ def print_row(row: dict) -> None:
     print(f"{row['backend']:<10} {row['attempts']:>8,} attempts  {row['scenario']:<13} "
           f"{row['rps']:8.1f} req/s  p50 {row['p50_ms']:6.2f} ms  p99 {row['p99_ms']:6.2f} ms  "
           f"errors {row['errors']:<4} peak RSS {row['peak_rss_mib']:6.1f} MiB{statements}{flows}", flush=True)
+
+
+def gunicorn_version() -> str:
+    try:
+        import gunicorn
+        return gunicorn.__version__
+    except ImportError:
+        return "?"
 
 
 def machine() -> str:
@@ -675,9 +790,10 @@ def main(argv=None) -> int:
 
     print(f"== code: {Path(exams.__file__).parent}", file=sys.stderr, flush=True)
     workers = 1 if args.server == "pserve" else (args.workers or os.cpu_count())
-    print(f"== machine: {machine()}; server: {args.server}, {workers} process(es) x "
-          f"{args.threads} threads; wrk {args.connections} connections, {args.duration:g} s per scenario",
-          file=sys.stderr, flush=True)
+    model = f"gunicorn {gunicorn_version()} {args.worker_class}" if args.server == "gunicorn" else "pserve (waitress)"
+    print(f"== machine: {machine()}; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}; "
+          f"server: {model}, {workers} process(es) x {args.threads} threads; wrk {args.connections} connections, "
+          f"{args.duration:g} s per scenario, {args.rounds} rounds floor/service", file=sys.stderr, flush=True)
 
     def report(row):
         print_row(row)

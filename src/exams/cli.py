@@ -290,13 +290,6 @@ def cmd_token(args, container, settings) -> None:
     print(sign_hs256(claims, secret))
 
 
-def cmd_serve(args, container, settings) -> None:
-    """Several waitress processes on the ini's [server:main] address (one per core by default)."""
-    from exams.serve import main as serve
-
-    raise SystemExit(serve([args.config, *(["--workers", str(args.workers)] if args.workers else [])]))
-
-
 def cmd_access_token_jwks(args, container, settings) -> None:
     """The public keys of exam access tokens, for the LMS's TOKEN_SIGNING JWT_PUBLIC_SIGNING_JWK_SET."""
     emit(container.access_tokens().public_jwks())
@@ -356,7 +349,7 @@ def cmd_devtool(args, container, settings) -> None:
     from urllib.parse import urlsplit
 
     from exams.devtool import DEFAULT_URL, DevtoolError, ensure_registered, serve
-    from exams.serve import address_problem
+    from exams.listen import address_problem
 
     url = args.url or DEFAULT_URL
     parts = urlsplit(url)
@@ -594,9 +587,6 @@ def build_parser() -> Parser:
     token.add_argument("--ttl", type=positive_int, default=3600, help="seconds (default 3600)")
     token.set_defaults(func=cmd_token)
 
-    serve = sub.add_parser("serve", help="serve the app with one waitress process per core (production)")
-    serve.add_argument("--workers", type=positive_int, help="processes (default: one per core)")
-    serve.set_defaults(func=cmd_serve)
     sub.add_parser("access-token-jwks", help="print the public JWKS the LMS verifies exam access tokens with"
                    ).set_defaults(func=cmd_access_token_jwks)
     sub.add_parser("expire", help="submit every in-progress attempt past its deadline").set_defaults(func=cmd_expire)

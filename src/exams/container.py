@@ -37,7 +37,7 @@ from exams.services.events import EventOutcomeSink, EventUnit, OutboxOperator, O
 from exams.services.exams import ExamService
 from exams.services.lti import LtiConfig, LtiService
 from exams.services.roles import RoleConsumer
-from exams.services.users import UserService
+from exams.services.users import KnownUsers, UserService
 from exams.settings import Settings
 
 T = TypeVar("T")
@@ -257,7 +257,9 @@ class Container(containers.DeclarativeContainer):
     outcomes = providers.Factory(_outcome_sinks, event_outcomes.provider, learner_emails.provider)
 
     lti_repositories = providers.Factory(lambda session, clock: LtiRepositories(session, now=clock.now), clock=clock)
-    users = providers.Factory(UserService)
+    # The users this process provisioned (skips the user read of a request whose claims did not change).
+    known_users = providers.Singleton(KnownUsers)
+    users = providers.Factory(UserService, known=known_users)
     exams = providers.Factory(ExamService)
     attempts = providers.Factory(AttemptService, clock=clock, access_tokens=access_tokens)
     lti = providers.Factory(LtiService, platform=lti_platform, clock=clock, config=lti_config)

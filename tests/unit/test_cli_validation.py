@@ -271,7 +271,6 @@ def test_token_refuses_what_the_api_would_not_accept(migrated, db_path, capsys, 
     (["events", "replay", "--since", "yesterday"], ["--since", "ISO 8601"]),
     (["mail", "status", "--limit", "-3"], ["--limit"]),
     (["consume-roles", "--once", "--block-ms", "0"], ["--block-ms"]),
-    (["serve", "--workers", "0"], ["--workers"]),
     (["devtool", "--url", "http://localhost:notaport"], ["--url", "notaport"]),
 ])
 def test_numbers_and_dates_are_checked_before_anything_runs(migrated, db_path, capsys, argv, fragments):
@@ -352,24 +351,24 @@ def test_devtool_on_a_busy_port_says_so_in_one_line(tmp_path, db_path, migrated_
 
 
 def test_the_service_on_a_busy_port_says_so_in_one_line(tmp_path, busy_port):
-    """What scripts/run calls before pserve, and what `exams serve` says."""
+    """What scripts/run calls before pserve: one line naming the port and the ini file."""
     ini_path = tmp_path / "server.ini"
     ini_path.write_text(f"[app:main]\nuse = egg:exams\nsqlalchemy.url = sqlite:///{tmp_path}/x.db\n\n[server:main]\nuse = egg:waitress#main\n"
                         f"listen = 127.0.0.1:{busy_port}\n")
-    check = subprocess.run([sys.executable, "-m", "exams.serve", "--check", str(ini_path)], capture_output=True,
+    check = subprocess.run([sys.executable, "-m", "exams.listen", "--check", str(ini_path)], capture_output=True,
                            text=True, timeout=60)
     assert check.returncode == 1
     assert check.stderr.count("\n") == 1 and "Traceback" not in check.stderr, check.stderr
     assert f"port {busy_port} on 127.0.0.1 is taken" in check.stderr and str(ini_path) in check.stderr
-    serve = subprocess.run([sys.executable, "-m", "exams.cli", "-c", str(ini_path), "serve", "--workers", "1"],
-                           capture_output=True, text=True, timeout=60)
-    assert serve.returncode == 1
-    assert serve.stderr == f"exams: error: port {busy_port} on 127.0.0.1 is taken: another process listens there " \
-                           "(stop it or use another port)\n"
+    # gunicorn's spelling of the address (production.ini) is understood too.
+    ini_path.write_text(ini_path.read_text().replace("use = egg:waitress#main\nlisten", "use = egg:gunicorn#main\nbind"))
+    check = subprocess.run([sys.executable, "-m", "exams.listen", "--check", str(ini_path)], capture_output=True,
+                           text=True, timeout=60)
+    assert check.returncode == 1 and f"port {busy_port} on 127.0.0.1 is taken" in check.stderr, check.stderr
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         free_port = free.getsockname()[1]
     ini_path.write_text(ini_path.read_text().replace(str(busy_port), str(free_port)))
-    assert subprocess.run([sys.executable, "-m", "exams.serve", "--check", str(ini_path)],
+    assert subprocess.run([sys.executable, "-m", "exams.listen", "--check", str(ini_path)],
                           timeout=60).returncode == 0
 

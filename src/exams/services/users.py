@@ -2,21 +2,85 @@
 
 from __future__ import annotations
 
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from dataclasses import replace
+from typing import Callable
+
 from exams.domain.users import User, UserClaims, check_course_role
 from exams.ports.repositories import Repositories
 
 
+class KnownUsers:
+    """Users this process has provisioned, by the claims they were provisioned from.
+
+    Every request carries the learner's JWT; as long as its claims are the ones a user row was last
+    found to match, that row needs no reading: the claims are the only thing that changes a user row
+    on the request path, and user rows are never deleted. An entry is kept only once the row it copies
+    is committed (provisioning that wrote is not remembered until a later request finds the row as it
+    is), for at most ``ttl`` seconds, and for the ``size`` most recent identities.
+    """
+
+    _instances: "weakref.WeakSet[KnownUsers]" = weakref.WeakSet()
+
+    def __init__(self, size: int = 20000, ttl: float = 600.0, now: Callable[[], float] = time.monotonic):
+        self._entries: OrderedDict[UserClaims, tuple[float, User]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size, self._ttl, self._now = size, ttl, now
+        KnownUsers._instances.add(self)
+
+    def get(self, claims: UserClaims) -> User | None:
+        with self._lock:
+            entry = self._entries.get(claims)
+            if entry is None:
+                return None
+            if entry[0] < self._now():
+                del self._entries[claims]
+                return None
+            self._entries.move_to_end(claims)
+        return replace(entry[1])  # callers may change their copy
+
+    def remember(self, claims: UserClaims, user: User) -> None:
+        with self._lock:
+            self._entries[claims] = (self._now() + self._ttl, replace(user))
+            self._entries.move_to_end(claims)
+            if len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    @classmethod
+    def forget_everywhere(cls) -> None:
+        """For a database emptied underneath a running process (tests): forget every user known."""
+        for known in list(cls._instances):
+            known.clear()
+
+
 class UserService:
-    def __init__(self, repos: Repositories):
+    def __init__(self, repos: Repositories, known: KnownUsers | None = None):
         self.repos = repos
+        self.known = known
 
     def provision(self, claims: UserClaims) -> User:
         """The local user for a verified LMS identity, created on first sight, updated from the claims."""
+        if self.known is not None:
+            user = self.known.get(claims)
+            if user is not None:
+                return user
         user = self.repos.users.get_by_username(claims.username)
+        wrote = False
         if user is None:
             user = self.repos.users.ensure(User(id=None, username=claims.username))
+            wrote = True
         if user.apply_claims(claims):
             self.repos.users.save(user)
+            wrote = True
+        if not wrote and self.known is not None:
+            self.known.remember(claims, user)
         return user
 
     def is_course_staff(self, user: User, course_id: str) -> bool:

@@ -15,7 +15,7 @@ from functools import lru_cache
 from psycopg.pq import TransactionStatus
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from transaction._transaction import Status
 from zope.sqlalchemy.datamanager import STATUS_CHANGED, join_transaction
 
@@ -76,13 +76,22 @@ def make_session_factory(engine: Engine) -> sessionmaker:
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     # Registered once for every session of the factory: per-session listeners (zope.sqlalchemy's
     # ``register``) cost each request more CPU than its queries.
-    event.listen(factory, "after_begin", _join_again)
+    event.listen(factory, "do_orm_execute", _join_before_writes)
     event.listen(factory, "before_commit", _commit_only_through_manager)
     return factory
 
 
-def _join_again(session: Session, _transaction, _connection) -> None:
-    """A session used again after its transaction ended joins the manager's current one."""
+def _join_before_writes(state: ORMExecuteState) -> None:
+    """The session joins the manager's transaction at its first statement that writes or locks.
+
+    Until then it has nothing to commit (plain reads run on their own, see above): a request that only
+    reads costs the transaction manager nothing but its begin and end. Joined in the "changed" state,
+    the session commits (or rolls back) with the manager's transaction; a session used again after
+    that transaction ended joins the next one the same way.
+    """
+    if state.is_select and state.statement._for_update_arg is None:
+        return
+    session = state.session
     manager = session.info.get("transaction_manager")
     if manager is not None:
         join_transaction(session, STATUS_CHANGED, manager)
@@ -98,12 +107,17 @@ def session_in_transaction(factory: sessionmaker, transaction_manager) -> Sessio
     """A session whose commit and rollback belong to ``transaction_manager`` (pyramid_tm, or a script's).
 
     Repositories write with Core statements, which zope.sqlalchemy cannot see, so the session joins
-    at once in the "changed" state: it always commits when the transaction does. (Joined directly
+    the manager's transaction in the "changed" state at its first write or locking read
+    (``_join_before_writes``): it then always commits when the transaction does. (Joined directly
     rather than through ``zope.sqlalchemy.register``, which adds seven event listeners per session.)
+    When the transaction ends the session is closed and its connection goes back to the pool, whether
+    it joined or only read.
     """
     session = factory()
     session.info["transaction_manager"] = transaction_manager
-    join_transaction(session, STATUS_CHANGED, transaction_manager)
+    current = transaction_manager.get()
+    current.addAfterCommitHook(lambda _status: session.close())
+    current.addAfterAbortHook(session.close)
     return session
 
 
