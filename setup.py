@@ -17,6 +17,7 @@ requires = [
     "redis>=5",
     "fastavro>=1.9",
     "swagger-ui-py>=25.7",  # Swagger UI 5 (OpenAPI 3.1) assets, served by /api-docs/ (no CDN)
+    "prometheus_client>=0.20",  # /metrics, multi-process mode under gunicorn
 ]
 
 tests_require = [
@@ -32,6 +33,7 @@ tests_require = [
     "jsonschema>=4.18",  # every functional-test response is checked against the OpenAPI description
     "openapi-spec-validator>=0.7",  # the OpenAPI document itself is valid 3.1
     "schemathesis>=4.0",  # the property-based fuzzer driven by the OpenAPI description
+    "PyYAML>=6",  # reads the Tutor plugin's rendered compose and Kubernetes files
     "py-spy>=0.3",  # bench/run.py --profile: flame graphs of the server under load
 ]
 

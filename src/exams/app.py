@@ -29,14 +29,18 @@ def main(global_config, container: Container | None = None, **raw_settings):
         provider()
 
     # What the HTTP adapter needs; its includeme turns each into a request method.
+    observed = _observability(container, settings)
+    outcome_sinks = observed.pop("outcome_sinks")
     runtime = HttpRuntime(
         settings=settings,
-        services=lambda request: Services(container, session_in_transaction(session_factory, request.tm)),
+        services=lambda request: Services(container, session_in_transaction(session_factory, request.tm),
+                                          outcome_sinks=outcome_sinks),
         jwt_verifier=container.jwt_verifier(),
         lti_cookie_secret=container.lti_launch_cookie_secret(),
         lti_form_renderer=container.lti_form_renderer(),
         database_reachable=lambda: database_reachable(container.engine()),
         legacy_forwarding=container.legacy_proctoring() is not None,
+        **observed,
     )
     pyramid_settings = {**raw_settings, "tm.manager_hook": "pyramid_tm.explicit_manager", "tm.annotate_user": "false",
                         RUNTIME: runtime}
@@ -55,6 +59,58 @@ def main(global_config, container: Container | None = None, **raw_settings):
     if settings["exams.event_bus.relay_in_process"] and settings["exams.event_bus.backend"] != "none":
         start_relay(container, settings["exams.event_bus.relay_interval"])
     return app
+
+
+def _observability(container: Container, settings) -> dict:
+    """What /metrics and /health/ready read (exams.adapters.http.observe): HttpRuntime fields."""
+    found: dict = {"outcome_sinks": ()}
+    if settings["exams.event_bus.backend"] == "redis":
+        from exams.adapters.lms.connection import redis_client
+
+        probe = redis_client(settings["exams.event_bus.redis_url"], socket_timeout=1.0, connect_timeout=1.0)
+
+        def bus_reachable() -> bool:
+            try:
+                return bool(probe.ping())
+            except Exception:
+                return False
+
+        found["event_bus_reachable"] = bus_reachable
+    if settings["exams.metrics.enabled"]:
+        from exams.adapters.http.observe import attempt_metrics_sink
+
+        found["outcome_sinks"] = (attempt_metrics_sink,)  # attempt moves counted once committed
+        found["operational_status"] = lambda: operational_status(container)
+    return found
+
+
+def operational_status(container: Container) -> dict:
+    """Outbox and mail figures for the metrics gauges (one short read transaction)."""
+    from exams.adapters.sql.mail_outbox import SqlMailOutbox
+    from exams.adapters.sql.outbox import SqlEventInbox, SqlOutbox
+    from exams.delivery.relay import RELAY_LEASE
+
+    def work(services) -> dict:
+        now = container.clock().now()
+        outbox = SqlOutbox(services.session)
+        stats = outbox.stats()
+        lease = outbox.lease(RELAY_LEASE)
+        mail = SqlMailOutbox(services.session).status(limit=0)
+        oldest_mail = mail.oldest_pending
+        if oldest_mail is not None and oldest_mail.tzinfo is None:
+            oldest_mail = oldest_mail.replace(tzinfo=now.tzinfo)
+        return {
+            "outbox_unpublished": stats.unpublished, "outbox_dead": stats.dead,
+            "outbox_unencodable": stats.unencodable,
+            "outbox_oldest_age_seconds": (now - stats.oldest_unpublished_at).total_seconds()
+            if stats.oldest_unpublished_at else 0,
+            "relay_active": int(bool(lease and lease.owner and lease.expires_at and lease.expires_at > now)),
+            "role_events_dead": SqlEventInbox(services.session).dead_count(),
+            "mail_pending": mail.pending, "mail_failed": mail.failed,
+            "mail_oldest_age_seconds": (now - oldest_mail).total_seconds() if oldest_mail else 0,
+        }
+
+    return run_in_transaction(container, work)
 
 
 def start_sweeper(container: Container, interval: int) -> threading.Thread:

@@ -456,6 +456,36 @@ def cmd_events_purge(args, container, settings) -> None:
                                                                        event_id=args.event_id)))
 
 
+# -- exams -c INI check (docs/deployment.md) ----------------------------------------------------------
+def cmd_check(args) -> int:
+    """Validate the settings as start-up does and, in production mode, list every unsafe one (exit 1)."""
+    from exams import production
+
+    try:
+        settings = load_settings(args.config)
+        found = production.problems(settings.values) if args.production else []
+        # Settings checked when their adapter is built (emails, edx-proctoring forwarding): build them, offline.
+        container = build_container(settings)
+        for build in (container.mailer, container.legacy_proctoring):
+            try:
+                build()
+            except settings_module.SettingsError as exc:
+                found.append(str(exc))
+    except production.ProductionError as exc:
+        found = exc.problems
+    except settings_module.SettingsError as exc:
+        found = [str(exc)]
+    for problem in found:
+        print(f"{args.config}: {problem}")
+    if found:
+        print(f"exams: {len(found)} problem(s) in {args.config}", file=sys.stderr)
+        return 1
+    production_mode = args.production or settings["exams.production"]
+    mode = "production" if production_mode else "development (exams.production is off)"
+    print(f"{args.config}: settings OK, {mode}")
+    return 0
+
+
 # -- parser -----------------------------------------------------------------------------------
 class Parser(argparse.ArgumentParser):
     def error(self, message):
@@ -592,6 +622,10 @@ def build_parser() -> Parser:
                       help="1 or more (default: exams.event_bus.outbox_retention_days)")
     what.add_argument("--event-id", help="give up on this held (dead or unencodable) event")
     purge.set_defaults(func=cmd_events_purge)
+    check = sub.add_parser("check", help="validate the settings; in production mode list every unsafe one (exit 1)")
+    check.add_argument("--production", action="store_true", help="apply the production checks even if "
+                       "exams.production is off")
+    check.set_defaults(func=None)
     return parser
 
 
@@ -607,6 +641,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
+        if args.command == "check":
+            return cmd_check(args)
         settings = load_settings(args.config)
         container = build_container(settings)
         args.func(args, container, settings)

@@ -173,6 +173,8 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
     Setting("exams.max_body_bytes", _positive_int, "262144", "Largest request body accepted (bytes); larger gets 413."),
     Setting("exams.expiry.sweep_interval", _non_negative_int, "0", "Seconds between in-process sweeps that submit abandoned, overdue attempts (0: off; run `exams -c INI expire` from cron instead)."),
     Setting("exams.demo.enabled", _bool, "false", "Development conveniences (`exams demo`)."),
+    Setting("exams.metrics.enabled", _bool, "true", "Serve Prometheus metrics at /metrics (keep it off the public route; docs/deployment.md). Under gunicorn set PROMETHEUS_MULTIPROC_DIR."),
+    Setting("exams.production", _bool, "false", "Production mode: start-up (service and every command) is refused while a setting is unsafe (generated access-token key, demo, SQLite, http URLs, insecure cookies, any-origin CORS, empty secrets); `exams -c INI check` lists every problem (docs/deployment.md)."),
     # Event bus (docs/events.md); names mirror the Open edX settings where there is one.
     Setting("exams.event_bus.backend", _one_of("none", "redis", "kafka"), "none", "Event bus the attempt events go to and role events come from: `redis`, `kafka` (attempt events only; see docs/events.md) or `none` (nothing is enqueued). Open edX: EVENT_BUS_PRODUCER / EVENT_BUS_CONSUMER."),
     Setting("exams.event_bus.redis_url", _redis_url, "", "Redis of the event bus, the same server and db as the LMS's (EVENT_BUS_REDIS_CONNECTION_URL). Required with backend = redis."),
@@ -249,6 +251,9 @@ def load(raw: Mapping[str, str], environ: Mapping[str, str] | None = None) -> Se
             values[key] = setting.parse(str(text))
         except (ValueError, json.JSONDecodeError) as exc:
             raise SettingsError(f"Malformed {source}: {exc}") from None
+    from exams.production import enforce  # production mode refuses unsafe settings (exams/production.py)
+
+    enforce(values)
     _check_together(values)
     return Settings(values)
 

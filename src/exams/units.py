@@ -51,9 +51,10 @@ class once(Generic[T]):
 class Services:
     """The use cases of one unit of work, each built on first use (most requests need one or two)."""
 
-    def __init__(self, container: Container, session):
+    def __init__(self, container: Container, session, outcome_sinks: tuple[Callable[[Any], OutcomeSink], ...] = ()):
         self.container = container
         self.session = session
+        self.outcome_sinks = outcome_sinks  # more sinks of attempt outcomes, each made with the session (metrics)
 
     @once
     def repos(self) -> SqlRepositories:
@@ -78,6 +79,7 @@ class Services:
                 SqlMailOutbox(self.session), self.repos.configs, c.clock(), learning_mfe_url=s["exams.learning_mfe_url"],
                 lms_root_url=s["exams.lms_root_url"],
                 on_enqueued=(lambda: after_commit(self.session, sender.wake)) if sender is not None else None))
+        sinks.extend(make(self.session) for make in self.outcome_sinks)
         return CompositeOutcomeSink(sinks)
 
     @once

@@ -57,5 +57,6 @@ def includeme(config: Configurator) -> None:
     config.include(".views_lti")  # LTI proctoring routes (their own list)
     config.include(".views_acs")
     config.include(".openapi")  # /api/schema and /api-docs/
+    config.include(".observe")  # request ids, /metrics, /health/ready
     config.scan("exams.adapters.http")
 

@@ -226,6 +226,10 @@ SCHEMAS: dict[str, dict] = {
             "reason_msg": {"type": "string"},
         },
     },
+    "Readiness": {"type": "object", "required": ["status", "checks"], "properties": {
+        "status": {"type": "string", "enum": ["ready", "unavailable"]},
+        "checks": {"type": "object", "additionalProperties": {"type": "string", "enum": ["OK", "UNAVAILABLE"]}},
+    }},
     "Jwks": {"type": "object", "required": ["keys"],
              "properties": {"keys": {"type": "array", "items": {"type": "object", "required": ["kty"]}}}},
 }
@@ -525,6 +529,14 @@ OPERATIONS = [
     op("health", "GET", "/health/", "Liveness and database health", tag=SERVICE, security=[],
        responses={"200": json_response("Healthy.", ref("Health")),
                   "503": json_response("The database is unavailable.", ref("Health"))}),
+    op("health_ready", "GET", "/health/ready", "Readiness: the database, and Redis when the event bus is on",
+       tag=SERVICE, security=[],
+       responses={"200": json_response("Ready to serve.", ref("Readiness")),
+                  "503": json_response("A dependency is unavailable.", ref("Readiness"))}),
+    op("metrics", "GET", "/metrics", "Prometheus metrics (only with exams.metrics.enabled; keep it off the "
+       "public routes)", tag=SERVICE, security=[],
+       responses={"200": {"description": "The Prometheus text exposition format.",
+                          "content": {"text/plain": {"schema": {"type": "string"}}}}}),
     op("csrf_token", "GET", "/csrf/api/v1/token", "A CSRF token (also set as the edx_exams_csrftoken cookie)",
        tag=SERVICE, security=[],
        responses={"200": json_response("The token.", {"type": "object", "required": ["csrfToken"],

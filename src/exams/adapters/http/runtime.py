@@ -25,3 +25,5 @@ class HttpRuntime:
     lti_form_renderer: Callable[..., str]
     database_reachable: Callable[[], bool]
     legacy_forwarding: bool = False  # edx-proctoring is configured: its forwarding views are registered
+    event_bus_reachable: Callable[[], bool] | None = None  # /health/ready checks the bus too (Redis backend)
+    operational_status: Callable[[], dict] | None = None  # outbox and mail gauges of /metrics (metrics enabled)
