@@ -15,6 +15,7 @@ requires = [
     "psycopg[binary]>=3.1",
     "redis>=5",
     "fastavro>=1.9",
+    "pyramid_jinja2>=2.10",  # the operators' console templates (autoescaped)
 ]
 
 tests_require = [
@@ -40,7 +41,8 @@ setup(
     packages=find_packages("src"),
     include_package_data=True,
     package_data={"exams": ["adapters/sql/migrations/*.ini", "adapters/sql/migrations/*.mako",
-                             "adapters/http/templates/*", "adapters/http/static/*"]},
+                             "adapters/http/templates/*", "adapters/http/static/*",
+                             "adapters/http/console/templates/*", "adapters/http/console/static/*"]},
     zip_safe=False,
     python_requires=">=3.11",
     install_requires=requires,
