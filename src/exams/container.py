@@ -204,6 +204,15 @@ def relay_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+
+def _console_session_secret(s: Settings) -> str:
+    """The configured secret, else one derived from the access-token key (which every process shares)."""
+    if s["exams.console.session_secret"]:
+        return s["exams.console.session_secret"]
+    key = _access_token_key(s["exams.access_token.private_jwk"], s["exams.access_token.key_file"])
+    material = json.dumps(key, sort_keys=True).encode("utf-8")
+    return hmac.new(material, b"exams.console.session", hashlib.sha256).hexdigest()
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
@@ -331,6 +340,28 @@ class Services:
             return self._container.acs(self.repos, self.attempts, registrations=store.registrations,
                                        nonces=store.nonces)
         return self._get("acs", build)
+
+
+# -- operators' console (docs/console.md): a separate addition ---------------------------------------------------------
+def _console_service(services: "Services"):
+    from exams.adapters.sql.console import SqlConsoleStore
+    from exams.services.console import ConsoleService
+
+    store = services._container.lti_repositories(services.session)
+    return ConsoleService(services.repos, SqlConsoleStore(services.session), services.attempts, services.exams,
+                          services.users, services._container.clock(), nonces=store.nonces)
+
+
+def _mail_outbox(services: "Services"):
+    from exams.adapters.sql.mail_outbox import SqlMailOutbox
+
+    return SqlMailOutbox(services.session)
+
+
+Container.console_session_secret = providers.Singleton(_console_session_secret, Container.settings)
+Services.console = property(lambda self: self._get("console", lambda: _console_service(self)))
+Services.mail_outbox = property(lambda self: self._get("mail_outbox", lambda: _mail_outbox(self)))
+Services.outbox_operator = property(lambda self: build_outbox_operator(self._container))
 
 
 def build_container(settings: Settings) -> Container:

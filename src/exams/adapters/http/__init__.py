@@ -52,6 +52,7 @@ def includeme(config: Configurator) -> None:
         config.add_view(method_not_allowed(methods), route_name=name)
     config.include(".views_lti")  # LTI proctoring routes (their own list)
     config.include(".views_acs")
+    config.include(".console")  # the operators' console (HTML, docs/console.md)
     config.scan("exams.adapters.http")
 
 
