@@ -349,7 +349,9 @@ def _console_service(services: "Services"):
 
     store = services._container.lti_repositories(services.session)
     return ConsoleService(services.repos, SqlConsoleStore(services.session), services.attempts, services.exams,
-                          services.users, services._container.clock(), nonces=store.nonces)
+                          services.users, services._container.clock(), nonces=store.nonces,
+                          lti=lambda: services.lti, events=lambda: build_outbox_operator(services._container),
+                          mail=lambda: _mail_outbox(services))
 
 
 def _mail_outbox(services: "Services"):

@@ -54,10 +54,14 @@ class ProviderRepository(Protocol):
 
     def get_by_name(self, name: str) -> Provider | None: ...
 
-    def list(self, org: str | None = None) -> list[Provider]:
-        """All providers, or those available to ``org`` (its own and org-less ones)."""
+    def list(self, org: str | None = None, include_disabled: bool = False) -> list[Provider]:
+        """The enabled providers (every one with ``include_disabled``), or those available to ``org``
+        (its own and org-less ones)."""
 
     def add(self, provider: Provider) -> Provider: ...
+
+    def save(self, provider: Provider) -> None:
+        """Persist the editable fields and ``is_active`` (the name never changes)."""
 
 
 class ExamRepository(Protocol):

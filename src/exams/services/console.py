@@ -7,7 +7,8 @@ service adds what the console needs on top: visibility (course staff see their c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any, Callable
 from datetime import datetime, timedelta
 
 from exams.domain.allowances import Allowance
@@ -60,7 +61,9 @@ class CourseDetail:
 
 class ConsoleService:
     def __init__(self, repos: Repositories, store: ConsoleStore, attempts: AttemptService, exams: ExamService,
-                 users: UserService, clock: Clock, nonces: NonceStore | None = None):
+                 users: UserService, clock: Clock, nonces: NonceStore | None = None,
+                 lti: Callable[[], Any] | None = None, events: Callable[[], Any] | None = None,
+                 mail: Callable[[], Any] | None = None):
         self.repos = repos
         self.store = store
         self.attempts = attempts
@@ -68,6 +71,9 @@ class ConsoleService:
         self.users = users
         self.clock = clock
         self.nonces = nonces
+        self._lti = lti  # -> LtiService (built on first use)
+        self._events = events  # -> OutboxOperator (its own transactions, as the CLI's)
+        self._mail = mail  # -> MailOutbox in this unit of work
 
     # -- who ------------------------------------------------------------------------------------------
     def operator(self, user: User) -> Operator:
@@ -183,6 +189,65 @@ class ConsoleService:
         removed = self.users.remove_course_role(username, course_id, role)
         self.record(op, "staff.remove", target=username, course_id=course_id, role=role, changed=removed)
         return removed
+
+
+    # -- providers and LTI registrations (global staff) ---------------------------------------------------
+    def providers(self, op: Operator) -> list[Provider]:
+        op.require_global()
+        return self.exams.all_providers()
+
+    def provider(self, op: Operator, provider_id: int) -> tuple[Provider, dict | None]:
+        """The provider and what its vendor must be given (``exams provider add`` prints the same)."""
+        op.require_global()
+        provider = self.repos.providers.get(provider_id)
+        if provider is None:
+            raise NotFound("Proctoring provider not found.", code="unknown_provider")
+        lti = self._lti()
+        registration = lti.registration(provider.lti_configuration_id)
+        return provider, (lti.vendor_info(registration) if registration else None)
+
+    def add_provider(self, op: Operator, provider: Provider, registration: dict | None) -> Provider:
+        op.require_global()
+        if registration:
+            provider = replace(provider, lti_configuration_id=self._lti().register_tool(**registration).registration_id)
+        created = self.exams.add_provider(provider)
+        self.record(op, "provider.add", target=created.name, provider_id=created.id,
+                    lti_registration=created.lti_configuration_id or None)
+        return created
+
+    def update_provider(self, op: Operator, provider_id: int, **changes) -> Provider:
+        current, _ = self.provider(op, provider_id)
+        updated = self.exams.update_provider(replace(current, **changes))
+        self.record(op, "provider.edit" if set(changes) != {"is_active"} else
+                    ("provider.enable" if changes["is_active"] else "provider.disable"),
+                    target=current.name, provider_id=provider_id,
+                    changed={k: v for k, v in changes.items() if getattr(current, k) != v})
+        return updated
+
+    # -- outboxes (global staff; the CLI's rules: services.events.OutboxOperator, the mail outbox) -------
+    def outboxes(self, op: Operator) -> dict:
+        op.require_global()
+        return {"events": self._events().status(limit=50), "mail": self._mail().status(limit=50)}
+
+    def replay_events(self, op: Operator, *, event_id: str | None, since: datetime | None, force: bool) -> dict:
+        op.require_global()
+        result = self._events().replay(event_id=event_id, since=since, force=force)
+        self.record(op, "events.replay", target=event_id or f"since {since}", force=force,
+                    requeued=len(result["requeued"]), republished=len(result["republished"]))
+        return result
+
+    def purge_events(self, op: Operator, *, event_id: str | None, older_than_days: int | None) -> dict:
+        op.require_global()
+        result = self._events().purge(older_than_days=older_than_days, event_id=event_id)
+        self.record(op, "events.purge", target=event_id or f"published over {older_than_days} days ago",
+                    purged=result["purged"])
+        return result
+
+    def retry_mail(self, op: Operator) -> int:
+        op.require_global()
+        count = self._mail().requeue_failed(self.clock.now())
+        self.record(op, "mail.retry", target="failed emails", requeued=count)
+        return count
 
 
 def _org(course_id: str) -> str | None:

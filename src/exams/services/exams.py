@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exams.domain.errors import Rejected
+from exams.domain.errors import NotFound, Rejected
 from exams.domain.exams import (CourseConfig, Exam, ExamSpec, Provider, check_course_config,
                                 plan_registration, rehome_exams)
 from exams.ports.repositories import Repositories
@@ -47,6 +47,8 @@ class ExamService:
             provider = self.repos.providers.get_by_name(provider_name)
             if provider is None:
                 raise Rejected("Proctoring provider does not exist.", code="unknown_provider")
+            if not provider.is_active:
+                raise Rejected("Proctoring provider is disabled.", code="unknown_provider")
         new_provider_id = provider.id if provider else None
         current = self.repos.configs.get(course_id)
         self.repos.configs.put(CourseConfig(
@@ -60,6 +62,17 @@ class ExamService:
 
     def providers(self, org: str | None = None) -> list[Provider]:
         return self.repos.providers.list(org)
+
+    def all_providers(self) -> list[Provider]:
+        """Every provider, disabled ones included (the console)."""
+        return self.repos.providers.list(include_disabled=True)
+
+    def update_provider(self, provider: Provider) -> Provider:
+        """Change a provider's names shown to learners, support contacts, organisation or enabled state."""
+        if provider.id is None or self.repos.providers.get(provider.id) is None:
+            raise NotFound("Proctoring provider does not exist.", code="unknown_provider")
+        self.repos.providers.save(provider)
+        return self.repos.providers.get(provider.id)
 
     def add_provider(self, provider: Provider) -> Provider:
         if self.repos.providers.get_by_name(provider.name) is not None:

@@ -81,6 +81,8 @@ providers = Table(
     Column("tech_support_email", String(255)),
     Column("tech_support_url", String(255)),
     *_timestamps(),
+    # A disabled provider is kept (its courses and attempts refer to it) but offered to no course (console).
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
 )
 
 exams = Table(

@@ -117,7 +117,7 @@ def console_view(route: str, template: str | None = None, *, method: str = "GET"
                 # Another course's thing: it does not exist for this operator.
                 raise ConsoleError(404, "Not found", "Not found.") from None
 
-        view_config(route_name=route, request_method=method)(view)
+        view_config(route_name=route, request_method=method, _depth=1)(view)
         return view
     return wrap
 

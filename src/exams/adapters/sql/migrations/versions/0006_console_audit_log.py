@@ -1,4 +1,4 @@
-"""the operators' console audit log
+"""the operators' console: audit log; providers can be disabled
 
 Revision ID: 0006
 Revises: 0001
@@ -31,9 +31,13 @@ def upgrade():
     )
     op.create_index(op.f('ix_console_audit_log_at'), 'console_audit_log', ['at'], unique=False)
     op.create_index(op.f('ix_console_audit_log_course_id'), 'console_audit_log', ['course_id'], unique=False)
+    with op.batch_alter_table('proctoring_providers') as batch_op:
+        batch_op.add_column(sa.Column('is_active', sa.Boolean(), server_default=sa.text('true'), nullable=False))
 
 
 def downgrade():
+    with op.batch_alter_table('proctoring_providers') as batch_op:
+        batch_op.drop_column('is_active')
     op.drop_index(op.f('ix_console_audit_log_course_id'), table_name='console_audit_log')
     op.drop_index(op.f('ix_console_audit_log_at'), table_name='console_audit_log')
     op.drop_table('console_audit_log')
