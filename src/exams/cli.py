@@ -434,8 +434,40 @@ def build_parser() -> Parser:
     what.add_argument("--older-than-days", type=int, help="default: exams.event_bus.outbox_retention_days")
     what.add_argument("--event-id", help="give up on this held (dead or unencodable) event")
     purge.set_defaults(func=cmd_events_purge)
+    add_console_commands(sub)
     return parser
 
+
+
+# -- operators' console (docs/console.md): a separate addition ---------------------------------------------------------
+def cmd_console_login(args, container, settings) -> None:
+    """Print a one-time sign-in link to the console (development: exams.demo.enabled only)."""
+    from exams.adapters.http.console.session import LINK_TTL, SessionCookies
+
+    if not settings["exams.demo.enabled"]:
+        raise CliError("console-login is for development: it needs exams.demo.enabled = true; in production "
+                       "sign in with the LMS (docs/console.md)")
+
+    def check(services):
+        user = services.repos.users.get_by_username(args.username)
+        if user is None:
+            raise CliError(f"no user {args.username!r}: sign in once through the LMS, or add a course role with "
+                           "`exams staff add`")
+        if not services.console.operator(user).may_enter:
+            raise CliError(f"{args.username!r} is neither global staff nor course staff: the console would turn "
+                           "them away (`exams staff add` gives a course role)")
+
+    run_in_transaction(container, check)
+    cookies = SessionCookies(container.console_session_secret(), secure=False, ttl=1)
+    token = cookies.link_token(args.username, container.clock().now())
+    print(f"{settings['exams.root_url']}/console/login/link?token={token}")
+    print(f"(valid for {LINK_TTL // 60} minutes, once)", file=sys.stderr)
+
+
+def add_console_commands(sub) -> None:
+    login = sub.add_parser("console-login", help="print a one-time sign-in link to the console (development)")
+    login.add_argument("--username", required=True)
+    login.set_defaults(func=cmd_console_login)
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:

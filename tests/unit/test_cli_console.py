@@ -1,0 +1,53 @@
+"""``exams console-login``: a one-time sign-in link to the console, for development only."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import plaster
+from webtest import TestApp
+
+from tests.unit.test_cli import (assert_one_line_error, clean_environment, db_path, ini, migrated,  # noqa: F401
+                                 migrated_template, run, write_ini)
+
+
+def demo_ini(tmp_path, db_path):
+    return write_ini(tmp_path / "demo.ini", db_path, **{"exams.demo.enabled": "true",
+                                                         "exams.root_url": "http://localhost"})
+
+
+def test_console_login_is_refused_unless_demo_is_enabled(migrated, capsys):
+    status, _, err = run(capsys, "-c", migrated, "console-login", "--username", "admin")
+    assert_one_line_error(status, err, "needs exams.demo.enabled = true")
+
+
+def test_console_login_refuses_unknown_users_and_learners(migrated, tmp_path, db_path, capsys):
+    ini = demo_ini(tmp_path, db_path)
+    status, _, err = run(capsys, "-c", ini, "console-login", "--username", "nobody")
+    assert_one_line_error(status, err, "no user 'nobody'")
+    # A role in some course makes "alice" course staff; removing it leaves a known learner.
+    assert run(capsys, "-c", ini, "staff", "add", "--username", "alice", "--course-id", "course-v1:a+b+c",
+               "--role", "staff")[0] == 0
+    assert run(capsys, "-c", ini, "staff", "remove", "--username", "alice", "--course-id", "course-v1:a+b+c",
+               "--role", "staff")[0] == 0
+    status, _, err = run(capsys, "-c", ini, "console-login", "--username", "alice")
+    assert_one_line_error(status, err, "neither global staff nor course staff")
+
+
+def test_the_link_signs_course_staff_in_once(migrated, tmp_path, db_path, capsys):
+    from exams.app import main as app_main
+
+    ini = demo_ini(tmp_path, db_path)
+    assert run(capsys, "-c", ini, "staff", "add", "--username", "alice", "--course-id", "course-v1:a+b+c",
+               "--role", "staff")[0] == 0
+    status, out, err = run(capsys, "-c", ini, "console-login", "--username", "alice")
+    assert status == 0 and "once" in err
+    link = urlsplit(out.strip())
+    assert (link.scheme, link.netloc, link.path) == ("http", "localhost", "/console/login/link")
+    settings = dict(plaster.get_settings(ini, "app:main"))
+    app = TestApp(app_main({"here": str(tmp_path)}, **settings))
+    confirm = app.get(f"{link.path}?{link.query}")
+    confirm.form.submit(status=303)
+    assert app.get("/console/").html.find(id="signed-in-as").text == "alice"
+    app.reset()
+    app.post("/console/login/link", {"token": link.query.split("=", 1)[1]}, status=400)
