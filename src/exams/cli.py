@@ -464,10 +464,59 @@ def cmd_console_login(args, container, settings) -> None:
     print(f"(valid for {LINK_TTL // 60} minutes, once)", file=sys.stderr)
 
 
+def _registration_of(services, provider_name: str):
+    provider = services.repos.providers.get_by_name(provider_name)
+    if provider is None:
+        raise CliError(f"no provider {provider_name!r} (see `exams provider list`)")
+    registration = services.lti.registration(provider.lti_configuration_id)
+    if registration is None:
+        raise CliError(f"provider {provider_name!r} has no LTI registration: it has no platform key")
+    return registration
+
+
+def cmd_lti_key_rotate(args, container, settings) -> None:
+    """A new LTI platform key for a provider's registration; the old one stays in its JWKS for the grace period."""
+    def work(services):
+        old = _registration_of(services, args.provider)
+        new = services.lti.rotate_platform_key(old.registration_id, args.grace_hours * 3600)
+        return {"provider": args.provider, "registration_id": new.registration_id, "old_kid": old.platform_kid,
+                "new_kid": new.platform_kid, "old_key_published_until": new.retiring_until}
+
+    emit(run_in_transaction(container, work))
+
+
+def cmd_lti_key_retire(args, container, settings) -> None:
+    def work(services):
+        registration = _registration_of(services, args.provider)
+        return {"provider": args.provider, "retired": services.lti.retire_platform_key(registration.registration_id)}
+
+    emit(run_in_transaction(container, work))
+
+
+def grace_hours(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= 2160:
+        raise argparse.ArgumentTypeError(f"must be 0 to 2160 hours (90 days): {text!r}")
+    return value
+
+
 def add_console_commands(sub) -> None:
     login = sub.add_parser("console-login", help="print a one-time sign-in link to the console (development)")
     login.add_argument("--username", required=True)
     login.set_defaults(func=cmd_console_login)
+    lti_key = sub.add_parser("lti-key", help="rotate a provider's LTI platform signing key (docs/lti.md)"
+                             ).add_subparsers(dest="action", required=True, parser_class=Parser)
+    rotate = lti_key.add_parser("rotate", help="sign with a new key; publish the old one for a grace period")
+    rotate.add_argument("--provider", required=True, help="the provider's name")
+    rotate.add_argument("--grace-hours", type=grace_hours, default=72,
+                        help="hours the old key stays in the JWKS (default 72; 0: at once)")
+    rotate.set_defaults(func=cmd_lti_key_rotate)
+    retire = lti_key.add_parser("retire", help="remove the previous key from the JWKS now")
+    retire.add_argument("--provider", required=True)
+    retire.set_defaults(func=cmd_lti_key_retire)
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:

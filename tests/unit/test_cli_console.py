@@ -51,3 +51,27 @@ def test_the_link_signs_course_staff_in_once(migrated, tmp_path, db_path, capsys
     assert app.get("/console/").html.find(id="signed-in-as").text == "alice"
     app.reset()
     app.post("/console/login/link", {"token": link.query.split("=", 1)[1]}, status=400)
+
+
+def test_lti_key_rotate_and_retire(migrated, capsys, tmp_path):
+    status, _, err = run(capsys, "-c", migrated, "lti-key", "rotate", "--provider", "nope")
+    assert_one_line_error(status, err, "no provider 'nope'")
+    assert run(capsys, "-c", migrated, "provider", "add", "--name", "plain", "--verbose-name", "Plain")[0] == 0
+    status, _, err = run(capsys, "-c", migrated, "lti-key", "rotate", "--provider", "plain")
+    assert_one_line_error(status, err, "has no LTI registration")
+    key_file = tmp_path / "tool.pem"
+    from jwcrypto import jwk
+    key_file.write_text(jwk.JWK.generate(kty="RSA", size=2048).export_to_pem().decode())
+    status, added, _ = run(capsys, "-c", migrated, "provider", "add", "--name", "acme", "--verbose-name", "Acme",
+                           "--lti-client-id", "acme", "--lti-login-url", "https://t.test/login",
+                           "--lti-launch-url", "https://t.test/launch", "--lti-public-key-file", str(key_file))
+    assert status == 0
+    status, _, err = run(capsys, "-c", migrated, "lti-key", "rotate", "--provider", "acme", "--grace-hours", "-3")
+    assert_one_line_error(status, err, "must be 0 to 2160 hours")
+    status, rotated, _ = run(capsys, "-c", migrated, "lti-key", "rotate", "--provider", "acme", "--grace-hours", "2")
+    assert status == 0
+    assert rotated["old_kid"] == added["lti"]["platform_kid"] != rotated["new_kid"]
+    assert rotated["old_key_published_until"]
+    status, retired, _ = run(capsys, "-c", migrated, "lti-key", "retire", "--provider", "acme")
+    assert (status, retired) == (0, {"provider": "acme", "retired": True})
+    assert run(capsys, "-c", migrated, "lti-key", "retire", "--provider", "acme")[1]["retired"] is False

@@ -198,13 +198,36 @@ class ConsoleService:
 
     def provider(self, op: Operator, provider_id: int) -> tuple[Provider, dict | None]:
         """The provider and what its vendor must be given (``exams provider add`` prints the same)."""
+        provider, registration = self.provider_registration(op, provider_id)
+        return provider, (self._lti().vendor_info(registration) if registration else None)
+
+    def provider_registration(self, op: Operator, provider_id: int):
+        """The provider and its LTI registration (or None)."""
         op.require_global()
         provider = self.repos.providers.get(provider_id)
         if provider is None:
             raise NotFound("Proctoring provider not found.", code="unknown_provider")
-        lti = self._lti()
-        registration = lti.registration(provider.lti_configuration_id)
-        return provider, (lti.vendor_info(registration) if registration else None)
+        return provider, self._lti().registration(provider.lti_configuration_id)
+
+    def rotate_platform_key(self, op: Operator, provider_id: int, grace_hours: int):
+        """A new LTI platform key for the provider's registration; the old one is published for the grace period."""
+        provider, registration = self.provider_registration(op, provider_id)
+        if registration is None:
+            raise Rejected("This provider has no LTI registration: there is no platform key.",
+                           code="no_lti_registration")
+        rotated = self._lti().rotate_platform_key(registration.registration_id, grace_hours * 3600)
+        self.record(op, "lti.rotate_key", target=provider.name, registration_id=registration.registration_id,
+                    old_kid=registration.platform_kid, new_kid=rotated.platform_kid, grace_hours=grace_hours)
+        return rotated
+
+    def retire_platform_key(self, op: Operator, provider_id: int) -> bool:
+        provider, registration = self.provider_registration(op, provider_id)
+        if registration is None:
+            raise Rejected("This provider has no LTI registration.", code="no_lti_registration")
+        retired = self._lti().retire_platform_key(registration.registration_id)
+        self.record(op, "lti.retire_key", target=provider.name, registration_id=registration.registration_id,
+                    changed=retired)
+        return retired
 
     def add_provider(self, op: Operator, provider: Provider, registration: dict | None) -> Provider:
         op.require_global()

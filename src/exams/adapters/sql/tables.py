@@ -196,6 +196,9 @@ lti_registrations = Table(
     Column("platform_private_key", Text, nullable=False),
     Column("platform_kid", String(255), nullable=False, unique=True),
     Column("created", UTCDateTime(), nullable=False),
+    # After a rotation: the previous key's public JWK, published until retiring_until (the grace period).
+    Column("retiring_public_jwk", Text),
+    Column("retiring_until", UTCDateTime()),
 )
 
 # Single-use values (LtiStartAssessment nonces, client assertion jtis), kept until they expire.

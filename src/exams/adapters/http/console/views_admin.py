@@ -30,10 +30,40 @@ def providers(request, operator):
     return page(request, "providers.html", providers=request.services.console.providers(operator))
 
 
+def _provider_page(request, operator, status=200, errors=None, values=None):
+    console = request.services.console
+    found, registration = console.provider_registration(operator, _provider_id(request))
+    vendor = console.provider(operator, found.id)[1] if registration else None
+    return page(request, "provider.html", status=status, p=found, vendor=vendor, registration=registration,
+                errors=errors or {}, values=values or {"grace_hours": "72"}, now=request.registry.console_clock.now())
+
+
 @console_view("console_provider")
 def provider(request, operator):
-    found, vendor = request.services.console.provider(operator, _provider_id(request))
-    return page(request, "provider.html", p=found, vendor=vendor)
+    return _provider_page(request, operator)
+
+
+@console_view("console_provider_rotate", method="POST")
+def provider_rotate_key(request, operator):
+    """Rotate the LTI platform key (``action=rotate``, with a grace period) or retire the old one now."""
+    provider_id = _provider_id(request)
+    console = request.services.console
+    if request.POST.get("action") == "retire":
+        console.retire_platform_key(operator, provider_id)
+        return redirect(request, "console_provider", {"notice": "The previous key is retired."},
+                        provider_id=provider_id)
+    values, errors = _validate({"grace_hours": (StrictInt(minimum=0, maximum=2160), True)}, request.POST)
+    if not errors:
+        try:
+            console.rotate_platform_key(operator, provider_id, values["grace_hours"])
+        except (NotFound, Forbidden):
+            raise
+        except DomainError as exc:
+            errors = {"grace_hours": exc.detail}
+    if errors:
+        request.tm.doom()
+        return _provider_page(request, operator, status=400, errors=errors, values=dict(request.POST))
+    return redirect(request, "console_provider", {"notice": "New platform key in use."}, provider_id=provider_id)
 
 
 @console_view("console_provider_new")
@@ -85,7 +115,7 @@ def provider_create(request, operator):
 
 @console_view("console_provider_edit")
 def provider_edit_form(request, operator):
-    found, _ = request.services.console.provider(operator, _provider_id(request))
+    found, _ = request.services.console.provider_registration(operator, _provider_id(request))
     values = {k: getattr(found, k) or "" for k in PROVIDER_FIELDS}
     return page(request, "provider_form.html", p=found, values=values)
 
