@@ -493,6 +493,20 @@ def cmd_lti_key_retire(args, container, settings) -> None:
     emit(run_in_transaction(container, work))
 
 
+def cmd_access_token_key_new(args, container, settings) -> None:
+    """A new exam access-token key, and the JWKS the LMS must accept while the processes switch to it."""
+    from exams.adapters.tokens.access_tokens import JwcryptoAccessTokenSigner, generate_private_jwk
+
+    new = generate_private_jwk()
+    current = container.access_tokens().public_jwks()["keys"]
+    added = JwcryptoAccessTokenSigner(new, issuer=settings["exams.access_token.issuer"]).public_jwks()["keys"]
+    emit({"private_jwk": new, "lms_jwks_during_rotation": {"keys": current + added},
+          "lms_jwks_after_rotation": {"keys": added},
+          "steps": ["give the LMS lms_jwks_during_rotation (TOKEN_SIGNING JWT_PUBLIC_SIGNING_JWK_SET)",
+                    "set exams.access_token.private_jwk to private_jwk in every process and restart them",
+                    "once no token of the old key can be alive (a minute), give the LMS lms_jwks_after_rotation"]})
+
+
 def grace_hours(text: str) -> int:
     try:
         value = int(text)
@@ -517,6 +531,10 @@ def add_console_commands(sub) -> None:
     retire = lti_key.add_parser("retire", help="remove the previous key from the JWKS now")
     retire.add_argument("--provider", required=True)
     retire.set_defaults(func=cmd_lti_key_retire)
+    access = sub.add_parser("access-token-key", help="rotate the exam access-token key (docs/console.md)"
+                            ).add_subparsers(dest="action", required=True, parser_class=Parser)
+    access.add_parser("new", help="print a new key and the JWKS the LMS needs while switching to it"
+                      ).set_defaults(func=cmd_access_token_key_new)
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:

@@ -325,3 +325,31 @@ def test_outboxes_retry_failed_mail(b, stack):
     click_to_next_page(b, css(b, "#mail-retry"))
     assert "1 failed emails queued again." in css(b, ".notice").text
     assert css(b, "#mail-pending").text == "1"
+
+
+def test_rotate_a_providers_lti_platform_key(b, stack):
+    import requests
+
+    def work(s):
+        registration = s.lti.register_tool(client_id="rot-tool", oidc_login_url="https://rot.test/login",
+                                           launch_url="https://rot.test/launch", tool_jwks_url="https://rot.test/j")
+        provider = s.exams.add_provider(Provider(None, "rotproctor", "Rotating Proctor",
+                                                 lti_configuration_id=registration.registration_id))
+        return provider.id, registration.registration_id
+
+    provider_id, registration_id = run_in_transaction(stack.container, work)
+    jwks = f"{stack.url}/lti/lti_consumer/v1/public_keysets/{registration_id}"
+    [old] = [k["kid"] for k in requests.get(jwks, timeout=10).json()["keys"]]
+    sign_in(b, stack)
+    b.get(stack.url + "/console/keys")
+    click_to_next_page(b, b.find_element("link text", "rotproctor"))
+    assert css(b, "#current-kid").text == old
+    fill(b, **{"rk-grace_hours": "48"})
+    click_to_next_page(b, css(b, "#rotate-key"))
+    new = css(b, "#current-kid").text
+    assert new != old and css(b, "#retiring").text.startswith("published until")
+    assert [k["kid"] for k in requests.get(jwks, timeout=10).json()["keys"]] == [new, old]
+    doc_shot(b, "keys")
+    click_to_next_page(b, css(b, "#retire-key"))
+    assert css(b, "#retiring").text == "none"
+    assert [k["kid"] for k in requests.get(jwks, timeout=10).json()["keys"]] == [new]

@@ -80,3 +80,14 @@ def test_course_staff_cannot_rotate(world):
     w.app.post(f"/console/providers/{provider_id}/rotate-key", {"csrf_token": token, "grace_hours": "0"},
                status=404)
     assert len(kids(w, registration_id)) == 1
+
+
+def test_the_keys_page_lists_the_access_token_key_and_each_lti_key(world):
+    from tests.conftest import ACCESS_KEY
+
+    w = world
+    provider_id, registration_id = lti_provider(w)
+    w.sign_in("admin")
+    page = w.app.get("/console/keys")
+    assert [c.text for c in page.html.select("#access-keys code")] == [ACCESS_KEY["kid"]]
+    assert [td.text for td in page.html.select("#lti-keys tbody td")][:2] == ["ltiproctor", kids(w, registration_id)[0]]

@@ -75,3 +75,18 @@ def test_lti_key_rotate_and_retire(migrated, capsys, tmp_path):
     status, retired, _ = run(capsys, "-c", migrated, "lti-key", "retire", "--provider", "acme")
     assert (status, retired) == (0, {"provider": "acme", "retired": True})
     assert run(capsys, "-c", migrated, "lti-key", "retire", "--provider", "acme")[1]["retired"] is False
+
+
+def test_access_token_key_new_prints_the_key_and_both_jwks(migrated, capsys):
+    from exams.adapters.tokens.access_tokens import JwcryptoAccessTokenSigner
+    from tests.conftest import ACCESS_KEY
+
+    status, out, _ = run(capsys, "-c", migrated, "access-token-key", "new")
+    assert status == 0
+    assert out["private_jwk"]["kty"] == "RSA" and "d" in out["private_jwk"]
+    old_kid, new_kid = ACCESS_KEY["kid"], out["private_jwk"]["kid"]
+    assert [k["kid"] for k in out["lms_jwks_during_rotation"]["keys"]] == [old_kid, new_kid]
+    assert [k["kid"] for k in out["lms_jwks_after_rotation"]["keys"]] == [new_kid]
+    assert all("d" not in k for k in out["lms_jwks_during_rotation"]["keys"])
+    signer = JwcryptoAccessTokenSigner(out["private_jwk"], issuer="x")
+    assert signer.public_jwks()["keys"] == out["lms_jwks_after_rotation"]["keys"]

@@ -55,6 +55,7 @@ def includeme(config: Configurator) -> None:
         settings["exams.lms_root_url"], settings["exams.console.oauth_client_id"],
         settings["exams.console.oauth_client_secret"])
     config.registry.console_clock = config.registry.container.clock()
+    config.registry.console_access_token_jwks = lambda: config.registry.container.access_tokens().public_jwks()
     config.add_static_view("console/static", "exams.adapters.http.console:static", cache_max_age=3600)
     for name, pattern in CONSOLE_ROUTES:
         config.add_route(name, pattern)

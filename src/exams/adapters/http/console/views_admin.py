@@ -9,7 +9,7 @@ from exams.domain.exams import Provider
 from exams.services.events import OperatorError
 
 from ..schemas import Email, StrictInt, Text
-from .views import ConsoleError, console_view, page, redirect
+from .views import console_view, page, redirect
 from .views_courses import _validate
 
 PROVIDER_FIELDS = {"verbose_name": (Text(255), True), "org_key": (Text(255), False),
@@ -200,5 +200,12 @@ def outbox_action(request, operator):
 
 @console_view("console_keys")
 def keys(request, operator):
-    operator.require_global()
-    raise ConsoleError(404, "Not found", "Key rotation is not available yet.")
+    """The signing keys: exam access tokens (what the LMS verifies) and each provider's LTI platform key."""
+    console = request.services.console
+    rows = []
+    for provider in console.providers(operator):
+        found, registration = console.provider_registration(operator, provider.id)
+        if registration is not None:
+            rows.append((found, registration))
+    return page(request, "keys.html", access_jwks=request.registry.console_access_token_jwks(), rows=rows,
+                now=request.registry.console_clock.now())
