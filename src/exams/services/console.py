@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Any, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from exams.domain.allowances import Allowance
 from exams.domain.attempts import Attempt, StatusChange
@@ -281,6 +281,3 @@ def _org(course_id: str) -> str | None:
             return key.split(sep, 1)[0]
     return None
 
-
-def sign_in_link_expiry(now: datetime, seconds: int = 600) -> datetime:
-    return now + timedelta(seconds=seconds)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from pyramid.httpexceptions import HTTPSeeOther
@@ -18,13 +18,12 @@ from pyramid.view import exception_view_config, notfound_view_config, view_confi
 from exams.domain.attempts import AttemptStatus
 from exams.domain.console import Operator
 from exams.domain.errors import DomainError, Forbidden, NotFound
-from exams.domain.users import COURSE_STAFF_ROLES
 from exams.ports.auth import InvalidToken
 from exams.ports.console import AttemptQuery
 
 from ..auth import claims_to_identity
 from ..errors import ApiError
-from .session import CSRF_FIELD, OAuth2Error, csrf_ok
+from .session import STATE_TTL, OAuth2Error, csrf_ok
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +36,6 @@ class ConsoleError(Exception):
         self.status = status
         self.title = title
         self.message = message
-
-
-class FormInvalid(Exception):
-    """A form with field errors: the page is shown again with them (status 400) and nothing changes."""
-
-    def __init__(self, errors: dict[str, str], values: dict | None = None):
-        super().__init__("invalid form")
-        self.errors = errors
-        self.values = values or {}
 
 
 def now(request) -> datetime:
@@ -109,8 +99,6 @@ def console_view(route: str, template: str | None = None, *, method: str = "GET"
                                    "Nothing was changed; go back, reload the page and try again.")
             try:
                 return fn(request, operator)
-            except FormInvalid:
-                raise
             except NotFound as exc:
                 raise ConsoleError(404, "Not found", exc.detail) from None
             except Forbidden:
@@ -124,7 +112,8 @@ def console_view(route: str, template: str | None = None, *, method: str = "GET"
 
 @exception_view_config(ConsoleError)
 def console_error(exc, request):
-    request.tm.doom() if hasattr(request, "tm") else None
+    if getattr(request, "tm", None) is not None:
+        request.tm.doom()  # pyramid_tm aborts anyway on an exception view; this makes it explicit
     return page(request, "error.html", status=exc.status, title=exc.title, message=exc.message)
 
 
@@ -177,7 +166,7 @@ def oauth_callback(request):
     taken = cookies.take_state(request, probe, now(request))
     state = request.GET.get("state", "")
     if taken is None or not state or taken[0] != state or \
-            not console.use_once("console-oauth:" + state[:80], now(request).replace(microsecond=0) + _ttl()):
+            not console.use_once("console-oauth:" + state[:80], now(request) + timedelta(seconds=STATE_TTL)):
         raise ConsoleError(400, "Sign-in failed", "This sign-in link was already used or has expired. "
                            "Start again from the sign-in page.")
     if request.GET.get("error") or not request.GET.get("code"):
@@ -198,13 +187,6 @@ def oauth_callback(request):
     response = _sign_in(request, user, taken[1])
     response.headers.extend([(k, v) for k, v in probe.headerlist if k.lower() == "set-cookie"])
     return response
-
-
-def _ttl():
-    from datetime import timedelta
-
-    from .session import STATE_TTL
-    return timedelta(seconds=STATE_TTL)
 
 
 def _link_allowed(request) -> None:
