@@ -306,3 +306,35 @@ def test_course_staff_see_only_their_courses_audit_entries(world):
     w.clock.advance(seconds=1)
     w.sign_in("ostaff")
     assert "other course" in w.app.get("/console/audit").text
+
+
+def test_replay_a_dead_event_then_purge_it_once_published(world):
+    w = world
+    now = w.clock.now()
+    with w.container.engine().begin() as conn:
+        conn.execute(tables.event_outbox.insert().values(
+            event_id="11111111-2222-3333-4444-555555555555", event_type="org.openedx.learning.exam.attempt.errored.v1",
+            topic="learning-exam-attempt-lifecycle", partition_key=COURSE, event_time=now.isoformat(),
+            source="openedx/edx-exams/web", sourcehost="host", sourcelib="0", payload=b"\x00avro",
+            created_at=now, attempts=10, last_error="broker down", dead=True))
+    w.sign_in("admin")
+    page = w.app.get("/console/outboxes")
+    assert page.html.find(id="events-dead").text == "1"
+    assert "broker down" in page.html.find(id="held-events").text
+    done = post_form(w, page, "replay-form", status=200, event_id="11111111-2222-3333-4444-555555555555")
+    assert done.html.find(id="result").text.strip().startswith("Requeued 1, sent again 0.")
+    with w.container.engine().connect() as conn:
+        row = conn.execute(select(tables.event_outbox)).one()
+    assert (row.dead, row.published_at) == (False, None)
+    bad = post_form(w, w.app.get("/console/outboxes"), "purge-form", status=400,
+                    event_id="11111111-2222-3333-4444-555555555555")
+    assert "still waiting for the relay" in bad.html.text
+    assert [e.action for e in w.audit()[:1]] == ["events.replay"]
+
+
+def test_an_outbox_form_error_shows_on_its_own_form_only(world):
+    w = world
+    w.sign_in("admin")
+    bad = post_form(w, w.app.get("/console/outboxes"), "purge-form", status=400, older_than_days="-2")
+    assert bad.html.find(id="pg-e-older_than_days")
+    assert bad.html.find(id="rp-e-event_id") is None and bad.html.find(id="pg-older_than_days")["value"] == "-2"

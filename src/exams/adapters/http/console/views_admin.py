@@ -141,10 +141,10 @@ def provider_disable(request, operator):
 
 
 # -- outboxes --------------------------------------------------------------------------------------------------
-def _outbox_page(request, operator, status=200, errors=None, values=None, result=None):
+def _outbox_page(request, operator, status=200, errors=None, values=None, result=None, form=None):
     boxes = request.services.console.outboxes(operator)
     return page(request, "outboxes.html", status=status, events=boxes["events"], mail=boxes["mail"],
-                errors=errors or {}, values=values or {}, result=result,
+                errors=errors or {}, values=values or {}, result=result, form=form,
                 retention=request.registry.exams_settings["exams.event_bus.outbox_retention_days"])
 
 
@@ -195,7 +195,8 @@ def outbox_action(request, operator):
     except OperatorError as exc:
         errors = {"event_id": str(exc)}
     request.tm.doom()
-    return _outbox_page(request, operator, status=400, errors=errors, values=form)
+    return _outbox_page(request, operator, status=400, errors=errors, values=form,
+                        form="replay" if action == "events-replay" else "purge")
 
 
 @console_view("console_keys")
