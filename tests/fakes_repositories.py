@@ -67,8 +67,9 @@ class FakeUserRepository:
 
 
 class FakeStaffRoleRepository:
-    def __init__(self):
+    def __init__(self, users: FakeUserRepository | None = None):
         self.roles_held: set[tuple[int, str, str | None]] = set()
+        self.users = users
 
     def is_course_staff(self, user_id, course_id):
         return any(u == user_id and c == course_id for u, c, _ in self.roles_held)
@@ -90,10 +91,16 @@ class FakeStaffRoleRepository:
     def roles(self, user_id, course_id):
         return sorted((r for u, c, r in self.roles_held if u == user_id and c == course_id), key=str)
 
+    def listing(self, course_id=None):
+        rows = [(self.users.get(u).username, c, r) for u, c, r in self.roles_held if course_id in (None, c)]
+        return sorted(rows, key=lambda row: (row[1], row[0], row[2] or ""))
+
 
 class FakeProviderRepository:
-    def __init__(self):
+    def __init__(self, exams: "FakeExamRepository | None" = None, configs: "FakeCourseConfigRepository | None" = None):
         self.table = _Table()
+        self.exams = exams
+        self.configs = configs
 
     def get(self, provider_id):
         return self.table.rows.get(provider_id)
@@ -105,15 +112,26 @@ class FakeProviderRepository:
         return [p for p in self.table.rows.values()
                 if (org is None or p.available_to(org)) and (include_disabled or p.is_active)]
 
-    def save(self, provider: Provider):
-        self.table.rows[provider.id] = provider
-
     def add(self, provider: Provider):
         if self.get_by_name(provider.name):
             raise Conflict(f"A provider named {provider.name!r} already exists.")
         stored = replace(provider, id=self.table.next_id())
         self.table.rows[stored.id] = stored
         return stored
+
+    def save(self, provider: Provider):
+        self.table.rows[provider.id] = replace(provider, name=self.table.rows[provider.id].name)
+
+    def courses_using(self, provider_id):
+        courses = {c.course_id for c in self.configs.configs.values() if c.provider_id == provider_id}
+        courses |= {e.course_id for e in self.exams.table.rows.values() if e.provider_id == provider_id}
+        return sorted(courses)
+
+    def remove(self, provider_id):
+        if provider_id not in self.table.rows or self.courses_using(provider_id):
+            return False
+        del self.table.rows[provider_id]
+        return True
 
 
 class FakeExamRepository:
@@ -286,10 +304,10 @@ class FakeRepositories:
 
     def __init__(self):
         self.users = FakeUserRepository()
-        self.staff_roles = FakeStaffRoleRepository()
-        self.providers = FakeProviderRepository()
+        self.staff_roles = FakeStaffRoleRepository(self.users)
         self.exams = FakeExamRepository()
         self.configs = FakeCourseConfigRepository()
+        self.providers = FakeProviderRepository(self.exams, self.configs)
         self.attempts = FakeAttemptRepository(self.users, self.exams)
         self.allowances = FakeAllowanceRepository(self.users, self.exams)
         self.control_results = FakeControlResultRepository()

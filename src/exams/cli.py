@@ -3,16 +3,23 @@
     exams -c development.ini migrate
     exams -c development.ini provider add --name proctorio --verbose-name Proctorio
     exams -c development.ini token --username alice --user-id 7
+
+Every mistake of the operator is one line on stderr, ``exams: error: ...``, naming the option, file, line or
+setting, and exit status 2; a failure of the environment (database down, ...) is one line and exit status 1.
+Values are checked by the rules the API uses (``exams.domain``), before anything is written.
 """
 
 from __future__ import annotations
 
 import argparse
+import configparser
 import csv
+import io
 import json
 import os
 import sys
 import time
+from dataclasses import replace
 from typing import Sequence
 
 import plaster
@@ -20,18 +27,62 @@ import plaster
 from exams import settings as settings_module
 from exams.container import (Container, build_container, build_outbox_operator, build_relay, build_role_consumer,
                               run_in_transaction)
-from exams.domain.errors import DomainError
-from exams.domain.exams import Provider
+from exams.domain.errors import DomainError, InvalidValue
+from exams.domain.exams import Provider, check_provider
+from exams.domain.values import check_course_key, check_email, check_username
+
+USAGE_ERROR = 2  # the operator's mistake: a bad option, file or setting
+FAILURE = 1  # the environment failed (database unreachable, ...)
 
 
 class CliError(Exception):
-    """A one-line error for the operator (exit status 2)."""
+    """A one-line error for the operator: exit status 2 (a mistake), or 1 when the environment is at fault."""
+
+    def __init__(self, message: str, status: int = USAGE_ERROR):
+        super().__init__(message)
+        self.status = status
+
+
+def option(field: str) -> str:
+    """The command-line option of a value's field (``tech_support_email`` -> ``--tech-support-email``)."""
+    return "--" + field.replace("_", "-")
+
+
+def _read_ini(config_uri: str) -> dict:
+    path = config_uri.split("#")[0]
+    if not os.path.exists(path):
+        raise CliError(f"{path}: no such ini file")
+    if os.path.isdir(path):
+        raise CliError(f"{path}: is a folder, not an ini file")
+    try:
+        raw = dict(plaster.get_settings(config_uri, "app:main"))
+    except plaster.LoaderNotFound:
+        raise CliError(f"{path}: not an ini file (its name must end in .ini)") from None
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{path}: not a text ini file (byte 0x{exc.object[exc.start]:02x} at offset {exc.start} "
+                       f"is not UTF-8)") from None
+    except configparser.MissingSectionHeaderError as exc:
+        raise CliError(f"{path}:{exc.lineno}: not an ini file: a line before any [section] header") from None
+    except configparser.ParsingError as exc:
+        line = exc.errors[0][0] if getattr(exc, "errors", None) else "?"
+        raise CliError(f"{path}:{line}: not an ini line (expected 'name = value' or a [section])") from None
+    except configparser.DuplicateOptionError as exc:
+        raise CliError(f"{path}:{exc.lineno}: {exc.option} is set twice in [{exc.section}]") from None
+    except configparser.DuplicateSectionError as exc:
+        raise CliError(f"{path}:{exc.lineno}: the section [{exc.section}] appears twice") from None
+    except configparser.InterpolationMissingOptionError as exc:
+        raise CliError(f"{path}: [{exc.section}] {exc.option}: %({exc.reference})s names no setting") from None
+    except configparser.Error as exc:
+        raise CliError(f"{path}: {str(exc).splitlines()[0]}") from None
+    except OSError as exc:
+        raise CliError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if not raw:
+        raise CliError(f"{path}: no [app:main] section with the service's settings")
+    return raw
 
 
 def load_settings(config_uri: str) -> settings_module.Settings:
-    if not os.path.exists(config_uri.split("#")[0]):
-        raise CliError(f"no such ini file: {config_uri}")
-    raw = dict(plaster.get_settings(config_uri, "app:main"))
+    raw = _read_ini(config_uri)
     here = os.path.dirname(os.path.abspath(config_uri.split("#")[0]))
     key_file = raw.get("exams.access_token.key_file", "var/access-token-key.json")
     if not os.path.isabs(key_file):
@@ -75,7 +126,7 @@ def provider_with_lti(services, p: Provider) -> dict:
 def _lti_registration(args) -> dict | None:
     given = [args.lti_client_id, args.lti_login_url, args.lti_launch_url, args.lti_redirect_uri,
              args.lti_jwks_url, args.lti_public_key_file, args.lti_deployment_id]
-    if not any(given):
+    if all(value is None for value in given):
         return None
     if not (args.lti_client_id and args.lti_login_url and args.lti_launch_url):
         raise CliError("an LTI registration needs --lti-client-id, --lti-login-url and --lti-launch-url")
@@ -84,24 +135,38 @@ def _lti_registration(args) -> dict | None:
     public_key = None
     if args.lti_public_key_file:
         try:
-            with open(args.lti_public_key_file) as fh:
+            with open(args.lti_public_key_file, encoding="utf-8") as fh:
                 public_key = fh.read().strip()
+        except UnicodeDecodeError:
+            raise CliError(f"{args.lti_public_key_file}: not a text file; --lti-public-key-file takes a PEM public "
+                           "key, a JWK or a JWKS") from None
         except OSError as exc:
             raise CliError(f"cannot read {args.lti_public_key_file}: {exc.strerror}") from None
+        if not public_key:
+            raise CliError(f"{args.lti_public_key_file}: the file is empty; --lti-public-key-file takes a PEM "
+                           "public key, a JWK or a JWKS")
     return dict(client_id=args.lti_client_id, oidc_login_url=args.lti_login_url, launch_url=args.lti_launch_url,
                 redirect_uris=tuple(args.lti_redirect_uri or ()), tool_jwks_url=args.lti_jwks_url,
-                tool_public_key=public_key, deployment_id=args.lti_deployment_id or "1")
+                tool_public_key=public_key,
+                deployment_id="1" if args.lti_deployment_id is None else args.lti_deployment_id)
+
+
+PROVIDER_FIELDS = ("verbose_name", "org_key", "tech_support_email", "tech_support_phone", "tech_support_url")
 
 
 def cmd_provider_add(args, container, settings) -> None:
+    provider = Provider(id=None, name=args.name, **{name: getattr(args, name) for name in PROVIDER_FIELDS})
+    check_provider(provider)  # before the registration: its errors name the provider's options
     lti = _lti_registration(args)
 
     def work(services):
-        configuration_id = services.lti.register_tool(**lti).registration_id if lti else ""
-        created = services.exams.add_provider(Provider(
-            id=None, name=args.name, verbose_name=args.verbose_name, org_key=args.org_key,
-            tech_support_email=args.tech_support_email, tech_support_phone=args.tech_support_phone,
-            tech_support_url=args.tech_support_url, lti_configuration_id=configuration_id))
+        try:
+            configuration_id = services.lti.register_tool(**lti).registration_id if lti else ""
+        except DomainError as exc:
+            if exc.code == "invalid_tool_key":
+                raise CliError(f"{args.lti_public_key_file}: {exc.detail}") from None
+            raise
+        created = services.exams.add_provider(replace(provider, lti_configuration_id=configuration_id))
         return provider_with_lti(services, created)
 
     emit(run_in_transaction(container, work))
@@ -109,6 +174,22 @@ def cmd_provider_add(args, container, settings) -> None:
 
 def cmd_provider_list(args, container, settings) -> None:
     emit(run_in_transaction(container, lambda s: [provider_with_lti(s, p) for p in s.exams.providers()]))
+
+
+def cmd_provider_update(args, container, settings) -> None:
+    changes = {name: getattr(args, name) for name in PROVIDER_FIELDS if getattr(args, name) is not None}
+    for name in args.clear or ():
+        if name in changes:
+            raise CliError(f"{option(name)} and --clear {name.replace('_', '-')} contradict each other")
+        changes[name] = None
+    if not changes:
+        raise CliError("nothing to change: give at least one of "
+                       + ", ".join(option(n) for n in PROVIDER_FIELDS) + " or --clear")
+    emit(run_in_transaction(container, lambda s: provider_with_lti(s, s.exams.update_provider(args.name, **changes))))
+
+
+def cmd_provider_remove(args, container, settings) -> None:
+    emit({"removed": provider_json(run_in_transaction(container, lambda s: s.exams.remove_provider(args.name)))})
 
 
 def cmd_staff_add(args, container, settings) -> None:
@@ -122,24 +203,68 @@ def cmd_staff_remove(args, container, settings) -> None:
     emit({"username": args.username, "course_id": args.course_id, "role": args.role, "removed": removed})
 
 
-def cmd_staff_import(args, container, settings) -> None:
+def cmd_staff_list(args, container, settings) -> None:
+    if args.course_id is not None:
+        check_course_key(args.course_id)
+    roles = run_in_transaction(container, lambda s: s.users.course_roles(args.course_id))
+    emit([{"username": username, "course_id": course_id, "role": role} for username, course_id, role in roles])
+
+
+STAFF_COLUMNS = ("username", "email", "role", "course_id")
+
+
+def read_staff_csv(path: str) -> list[tuple[int, dict[str, str]]]:
+    """The rows of a bulk staff CSV as (line number, {column: value}); a CliError naming file:line otherwise."""
     try:
-        with open(args.file, newline="") as fh:
-            rows = list(csv.DictReader(fh))
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            text = fh.read()
+    except UnicodeDecodeError as exc:
+        line = exc.object.count(b"\n", 0, exc.start) + 1
+        raise CliError(f"{path}:{line}: not a UTF-8 text file (byte 0x{exc.object[exc.start]:02x}); "
+                       "save the CSV as UTF-8") from None
     except OSError as exc:
-        raise CliError(f"cannot read {args.file}: {exc.strerror}") from None
-    required = {"username", "email", "role", "course_id"}
-    if rows and not required <= set(rows[0]):
-        raise CliError(f"{args.file}: expected the columns username,email,role,course_id")
-    for number, row in enumerate(rows, start=2):
-        if not all((row.get(k) or "").strip() for k in ("username", "role", "course_id")):
-            raise CliError(f"{args.file}:{number}: username, role and course_id are required")
+        raise CliError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if "\x00" in text:
+        raise CliError(f"{path}:{text.count(chr(10), 0, text.index(chr(0))) + 1}: a NUL byte: not a text CSV file")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    lines: list[tuple[int, list[str]]] = []
+    start = 1
+    try:
+        for fields in reader:
+            if fields:  # blank lines are skipped
+                lines.append((start, fields))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        what = ("unbalanced quote: a field opened with \" is never closed" if "end of data" in str(exc)
+                else f"misplaced quote ({exc}): quote the whole field and double the quotes inside it")
+        raise CliError(f"{path}:{start}: {what}") from None
+    if not lines:
+        return []
+    (header_line, header), body = lines[0], lines[1:]
+    header = [name.strip() for name in header]
+    missing = [name for name in STAFF_COLUMNS if name not in header]
+    if missing:
+        raise CliError(f"{path}:{header_line}: the header lacks {', '.join(missing)}; expected the columns "
+                       f"{','.join(STAFF_COLUMNS)}")
+    rows = []
+    for number, fields in body:
+        if len(fields) != len(header):
+            raise CliError(f"{path}:{number}: {len(fields)} fields, expected {len(header)} ({','.join(header)})")
+        rows.append((number, {name: value.strip() for name, value in zip(header, fields)}))
+    return rows
+
+
+def cmd_staff_import(args, container, settings) -> None:
+    rows = read_staff_csv(args.file)
 
     def work(services):
         added = 0
-        for row in rows:
-            added += services.users.add_course_role(row["username"].strip(), row["course_id"].strip(),
-                                                    row["role"].strip(), email=(row.get("email") or "").strip())
+        for number, row in rows:
+            try:
+                added += services.users.add_course_role(row["username"], row["course_id"], row["role"],
+                                                        email=row["email"])
+            except InvalidValue as exc:  # the transaction is rolled back: nothing of the file is written
+                raise CliError(f"{args.file}:{number}: {exc.field}: {exc.detail}") from None
         return added
 
     added = run_in_transaction(container, work)
@@ -149,6 +274,9 @@ def cmd_staff_import(args, container, settings) -> None:
 def cmd_token(args, container, settings) -> None:
     from exams.adapters.tokens.lms_jwt import sign_hs256
 
+    check_username(args.username)
+    if args.email is not None:
+        check_email(args.email)
     secret = settings["exams.jwt.secret_key"]
     if not secret:
         raise CliError("no exams.jwt.secret_key (EXAMS_JWT_SECRET_KEY) is configured: cannot sign a token")
@@ -225,15 +353,30 @@ def cmd_demo(args, container, settings) -> None:
 
 
 def cmd_devtool(args, container, settings) -> None:
-    from exams.devtool import DEFAULT_URL, DevtoolError, ensure_registered, serve
+    from urllib.parse import urlsplit
 
+    from exams.devtool import DEFAULT_URL, DevtoolError, ensure_registered, serve
+    from exams.serve import address_problem
+
+    url = args.url or DEFAULT_URL
+    parts = urlsplit(url)
     try:
-        config = ensure_registered(container, settings, base_url=args.url or DEFAULT_URL)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise CliError(f"--url: not a port in {url!r}") from None
+    if parts.hostname and (problem := address_problem(parts.hostname, port)):
+        raise CliError(f"{problem}{'' if args.url else ' (--url names another)'}", FAILURE)
+    try:
+        config = ensure_registered(container, settings, base_url=url)
     except DevtoolError as exc:
         raise CliError(str(exc)) from None
     print(f"development proctoring tool on {config.base_url} (client_id {config.client_id}); Ctrl-C stops it",
           file=sys.stderr)
-    serve(config)
+    try:
+        serve(config)
+    except OSError as exc:  # taken between the check and now, or not ours to bind
+        raise CliError(address_problem(parts.hostname, port) or f"cannot listen on {url}: {exc.strerror}",
+                       FAILURE) from None
 
 
 # -- event bus (docs/events.md) ----------------------------------------------------------------
@@ -332,14 +475,37 @@ class Parser(argparse.ArgumentParser):
         raise CliError(message)
 
 
+MAX_INT = 2**31 - 1  # the integer columns and what the API accepts (user ids, counts)
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
+    if not 0 < value <= MAX_INT:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_INT}: {text!r}")
     return value
+
+
+def day_count(text: str) -> int:
+    """A number of days: 1 to 100 years (a negative count would put the cut-off in the future)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 < value <= 36500:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 36500: {text!r}")
+    return value
+
+
+def _provider_options(parser, required: bool) -> None:
+    parser.add_argument("--name", required=True, help="machine name, e.g. proctorio (letters, digits, _ - .)")
+    parser.add_argument("--verbose-name", required=required, help="the name learners see")
+    parser.add_argument("--org-key", help="only courses of this organisation may use it")
+    parser.add_argument("--tech-support-email")
+    parser.add_argument("--tech-support-phone")
+    parser.add_argument("--tech-support-url")
 
 
 def build_parser() -> Parser:
@@ -352,12 +518,7 @@ def build_parser() -> Parser:
     provider = sub.add_parser("provider", help="proctoring providers").add_subparsers(dest="action", required=True,
                                                                                       parser_class=Parser)
     add = provider.add_parser("add", help="register a proctoring provider")
-    add.add_argument("--name", required=True)
-    add.add_argument("--verbose-name", required=True)
-    add.add_argument("--org-key")
-    add.add_argument("--tech-support-email")
-    add.add_argument("--tech-support-phone")
-    add.add_argument("--tech-support-url")
+    _provider_options(add, required=True)
     lti = add.add_argument_group("LTI 1.3 tool registration (see docs/lti.md)")
     lti.add_argument("--lti-client-id", help="the client_id the tool signs its messages with")
     lti.add_argument("--lti-login-url", help="the tool's OIDC login initiation URL")
@@ -370,6 +531,15 @@ def build_parser() -> Parser:
     lti.add_argument("--lti-deployment-id", help='default "1"')
     add.set_defaults(func=cmd_provider_add)
     provider.add_parser("list", help="list providers").set_defaults(func=cmd_provider_list)
+    update = provider.add_parser("update", help="change a provider's fields (not its name)")
+    _provider_options(update, required=False)
+    update.add_argument("--clear", action="append", type=lambda v: v.replace("-", "_"),
+                        choices=[f for f in PROVIDER_FIELDS if f != "verbose_name"],
+                        help="empty this field (repeatable): org_key, tech_support_email, ...")
+    update.set_defaults(func=cmd_provider_update)
+    remove = provider.add_parser("remove", help="delete a provider that no course uses")
+    remove.add_argument("--name", required=True)
+    remove.set_defaults(func=cmd_provider_remove)
 
     staff = sub.add_parser("staff", help="course staff roles").add_subparsers(dest="action", required=True,
                                                                               parser_class=Parser)
@@ -379,6 +549,9 @@ def build_parser() -> Parser:
         p.add_argument("--course-id", required=True)
         p.add_argument("--role", required=True, choices=["staff", "instructor", "limited_staff"])
         p.set_defaults(func=func)
+    listing = staff.add_parser("list", help="course staff roles, of every course or of one")
+    listing.add_argument("--course-id")
+    listing.set_defaults(func=cmd_staff_list)
     imp = staff.add_parser("import", help="CSV with columns username,email,role,course_id")
     imp.add_argument("file")
     imp.set_defaults(func=cmd_staff_import)
@@ -431,7 +604,8 @@ def build_parser() -> Parser:
     replay.set_defaults(func=cmd_events_replay)
     purge = events.add_parser("purge", help="delete published events older than N days, or one held event")
     what = purge.add_mutually_exclusive_group()
-    what.add_argument("--older-than-days", type=int, help="default: exams.event_bus.outbox_retention_days")
+    what.add_argument("--older-than-days", type=day_count,
+                      help="1 or more (default: exams.event_bus.outbox_retention_days)")
     what.add_argument("--event-id", help="give up on this held (dead or unencodable) event")
     purge.set_defaults(func=cmd_events_purge)
     add_console_commands(sub)
@@ -536,24 +710,44 @@ def add_console_commands(sub) -> None:
     access.add_parser("new", help="print a new key and the JWKS the LMS needs while switching to it"
                       ).set_defaults(func=cmd_access_token_key_new)
 
+
+def _fail(message: str, status: int) -> int:
+    """The one error path: one line on stderr."""
+    text = " ".join(str(message).split()) or "failed"
+    print(f"exams: error: {text}", file=sys.stderr)
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from sqlalchemy.exc import DBAPIError
+
     try:
         args = build_parser().parse_args(argv)
         settings = load_settings(args.config)
         container = build_container(settings)
         args.func(args, container, settings)
         return 0
-    except (CliError, settings_module.SettingsError) as exc:
-        print(f"exams: error: {exc}", file=sys.stderr)
-        return 2
+    except BrokenPipeError:  # the reader went away (`exams ... | head`): not an error worth a line
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return FAILURE
+    except CliError as exc:
+        return _fail(str(exc), exc.status)
+    except settings_module.SettingsError as exc:
+        return _fail(str(exc), USAGE_ERROR)
+    except InvalidValue as exc:
+        return _fail(f"{option(exc.field)}: {exc.detail}", USAGE_ERROR)
     except DomainError as exc:
-        print(f"exams: error: {exc.detail}", file=sys.stderr)
-        return 2
+        return _fail(exc.detail, USAGE_ERROR)
+    except DBAPIError as exc:
+        if os.environ.get("EXAMS_DEBUG"):
+            raise
+        reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+        return _fail(f"database: {reason} (is it running, and migrated with 'exams -c {args.config} migrate'?)",
+                     FAILURE)
     except Exception as exc:  # an operator gets one line, not a traceback; details with EXAMS_DEBUG=1
         if os.environ.get("EXAMS_DEBUG"):
             raise
-        print(f"exams: error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
-        return 1
+        return _fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", FAILURE)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ Every ``[server:main]`` option of waitress (threads, trusted_proxy, ...) applies
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import signal
@@ -68,6 +69,17 @@ def bind(host: str, port: int, backlog: int | None, *, reuse_port: bool) -> sock
     return sock
 
 
+def address_problem(host: str, port: int) -> str | None:
+    """Why nothing could listen on host:port now (taken, not ours to bind), as one line; None if it is free."""
+    try:
+        bind(host, port, None, reuse_port=False).close()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return f"port {port} on {host} is taken: another process listens there (stop it or use another port)"
+        return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
+
+
 def run_worker(config_uri: str, sock: socket.socket, options: dict) -> None:
     """In a forked child: load the app (its own engine, pool and threads) and serve the socket."""
     import waitress
@@ -84,12 +96,18 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Serve the app with several waitress processes on one socket.")
     parser.add_argument("config_uri", help="the ini file (its [app:main] and [server:main])")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: one per core)")
+    parser.add_argument("--check", action="store_true", help="only say whether the address is free (exit 1 if not)")
     args = parser.parse_args(argv)
 
     import plaster
     from pyramid.paster import setup_logging
 
     config_uri = args.config_uri
+    if args.check:
+        problem = address_problem(*parse_listen(dict(plaster.get_settings(config_uri, "server:main"))))
+        if problem:
+            raise SystemExit(f"exams: error: {problem} ([server:main] listen in {config_uri})")
+        return 0
     setup_logging(config_uri)
     server_settings = dict(plaster.get_settings(config_uri, "server:main"))
     host, port = parse_listen(server_settings)
@@ -104,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             shared = None
         else:
             shared = bind(host, port, backlog, reuse_port=False)
-    except OSError as exc:
-        raise SystemExit(f"exams.serve: cannot listen on {host}:{port}: {exc.strerror}") from None
+    except OSError:
+        raise SystemExit(f"exams: error: {address_problem(host, port) or f'cannot listen on {host}:{port}'}") from None
     # Import the application's modules once, before forking, so that the workers share those pages.
     import exams.app  # noqa: F401
 

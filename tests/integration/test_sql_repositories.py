@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
@@ -182,6 +183,57 @@ def test_a_second_provider_with_the_same_name_is_a_conflict(db):
         with unit_of_work(db) as repos:
             repos.providers.add(Provider(id=None, name="proctorio", verbose_name="Another"))
     assert [r.verbose_name for r in all_rows(db, tables.providers)] == ["Proctorio"]
+
+
+def _provider_usage_and_removal(uow):
+    """The same checks on the SQL repositories and on the fakes (they must not drift apart)."""
+    with uow() as repos:
+        used = repos.providers.add(Provider(id=None, name="used", verbose_name="Used"))
+        by_exam = repos.providers.add(Provider(id=None, name="by_exam", verbose_name="By exam"))
+        free = repos.providers.add(Provider(id=None, name="free", verbose_name="Free", org_key="edx"))
+        repos.configs.put(CourseConfig(course_id=C, provider_id=used.id))
+        repos.exams.add(Exam(id=None, course_id="course-v1:o+c+r", content_id="block-v1:o+c+r+type@sequential+block@x",
+                             exam_name="x", exam_type=ExamType.PROCTORED, time_limit_mins=5, is_active=False,
+                             provider_id=by_exam.id))
+    with uow() as repos:
+        assert repos.providers.courses_using(used.id) == [C]
+        assert repos.providers.courses_using(by_exam.id) == ["course-v1:o+c+r"]
+        assert repos.providers.courses_using(free.id) == []
+        assert repos.providers.remove(used.id) is False
+        assert repos.providers.remove(by_exam.id) is False
+        assert repos.providers.remove(free.id) is True
+        assert repos.providers.remove(free.id) is False
+        repos.providers.save(replace(used, name="renamed", verbose_name="Used again", tech_support_email="a@b.test"))
+    with uow() as repos:
+        assert [p.name for p in repos.providers.list()] == ["used", "by_exam"]
+        assert repos.providers.get(used.id) == replace(used, verbose_name="Used again", tech_support_email="a@b.test")
+
+
+def _staff_listing(uow):
+    with uow() as repos:
+        bob = repos.users.ensure(User(id=None, username="bob"))
+        alice = repos.users.ensure(User(id=None, username="alice"))
+        repos.staff_roles.add(bob.id, C, "staff")
+        repos.staff_roles.add(alice.id, C, "instructor")
+        repos.staff_roles.add(alice.id, "course-v1:a+a+a", "staff")
+    with uow() as repos:
+        assert repos.staff_roles.listing() == [("alice", "course-v1:a+a+a", "staff"), ("alice", C, "instructor"),
+                                               ("bob", C, "staff")]
+        assert repos.staff_roles.listing(C) == [("alice", C, "instructor"), ("bob", C, "staff")]
+        assert repos.staff_roles.listing("course-v1:none+none+none") == []
+
+
+@pytest.mark.parametrize("check", [_provider_usage_and_removal, _staff_listing])
+def test_provider_removal_and_staff_listing_on_sql(db, check):
+    check(lambda: unit_of_work(db))
+
+
+@pytest.mark.parametrize("check", [_provider_usage_and_removal, _staff_listing])
+def test_provider_removal_and_staff_listing_on_the_fakes(check):
+    from tests.fakes_repositories import FakeRepositories
+
+    fakes = FakeRepositories()
+    check(fakes.unit_of_work)
 
 
 # -- exams ---------------------------------------------------------------------------------------------

@@ -45,3 +45,13 @@ class Conflict(Rejected):
     """A uniqueness rule would be broken (one attempt per exam, one active attempt, ...)."""
 
     code = "conflict"
+
+
+class InvalidValue(Rejected):
+    """A value given for ``field`` does not have the required shape (blank name, malformed course id, ...)."""
+
+    code = "invalid_value"
+
+    def __init__(self, field: str, detail: str):
+        super().__init__(detail)
+        self.field = field

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from .errors import Rejected
+from .values import check_email, check_provider_name, check_text, check_url
 
 
 class ExamType(str, enum.Enum):
@@ -55,6 +56,19 @@ class Provider:
 
     def available_to(self, org: str | None) -> bool:
         return org is None or self.org_key is None or self.org_key == org
+
+
+def check_provider(provider: Provider) -> None:
+    """Refuse a provider the course configuration could not name or the learner pages could not show."""
+    check_provider_name(provider.name)
+    check_text("verbose_name", provider.verbose_name)
+    for field_name in ("org_key", "tech_support_phone"):
+        if getattr(provider, field_name) is not None:
+            check_text(field_name, getattr(provider, field_name))
+    if provider.tech_support_email is not None:
+        check_email(provider.tech_support_email, "tech_support_email")
+    if provider.tech_support_url is not None:
+        check_url(provider.tech_support_url, "tech_support_url")
 
 
 @dataclass

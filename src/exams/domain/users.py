@@ -5,6 +5,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from .errors import InvalidValue
+from .values import check_course_key, check_email, check_username
+
 # Course access roles (from the LMS) that make a user course staff here.
 COURSE_STAFF_ROLES = ("staff", "instructor", "limited_staff")
 
@@ -52,3 +55,13 @@ class CourseStaffRole:
     user_id: int
     course_id: str
     role: str | None
+
+
+def check_course_role(username: str, course_id: str, role: str | None, email: str | None = None) -> None:
+    """Refuse a course staff role this service would never be told of by the LMS."""
+    check_username(username)
+    check_course_key(course_id)
+    if role not in COURSE_STAFF_ROLES:
+        raise InvalidValue("role", f"Unknown course role {role!r}; expected one of {', '.join(COURSE_STAFF_ROLES)}.")
+    if email:
+        check_email(email)

@@ -315,6 +315,10 @@ class LtiPlatform(Protocol):
         """Generate a new RSA-2048 signing key for a registration; its kid is the RFC 7638 thumbprint."""
         ...
 
+    def tool_key_problem(self, material: str) -> str | None:
+        """Why `material` cannot be a registration's `tool_public_key` (PEM, JWK or JWKS), or None if it can."""
+        ...
+
     def public_jwks(self, registrations: Iterable[ToolRegistration]) -> dict[str, Any]:
         """The JWKS document (public keys only, `kid`, `alg`=RS256, `use`=sig) for the given registrations,
         with each one's retiring key (after a rotation) until its `retiring_until`."""

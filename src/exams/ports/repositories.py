@@ -48,6 +48,9 @@ class StaffRoleRepository(Protocol):
     def roles(self, user_id: int, course_id: str) -> list[str | None]:
         """The roles the user holds in the course."""
 
+    def listing(self, course_id: str | None = None) -> list[tuple[str, str, str | None]]:
+        """Every role as (username, course_id, role), or those of one course; by course, username, role."""
+
 
 class ProviderRepository(Protocol):
     def get(self, provider_id: int) -> Provider | None: ...
@@ -61,7 +64,13 @@ class ProviderRepository(Protocol):
     def add(self, provider: Provider) -> Provider: ...
 
     def save(self, provider: Provider) -> None:
-        """Persist the editable fields and ``is_active`` (the name never changes)."""
+        """Persist every field of an existing provider but its name (``is_active`` included)."""
+
+    def courses_using(self, provider_id: int) -> list[str]:
+        """The courses whose configuration or exams (active or not) name the provider, sorted."""
+
+    def remove(self, provider_id: int) -> bool:
+        """Delete the provider unless a course configuration or an exam names it; False when nothing was deleted."""
 
 
 class ExamRepository(Protocol):

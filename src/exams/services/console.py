@@ -240,7 +240,7 @@ class ConsoleService:
 
     def update_provider(self, op: Operator, provider_id: int, **changes) -> Provider:
         current, _ = self.provider(op, provider_id)
-        updated = self.exams.update_provider(replace(current, **changes))
+        updated = self.exams.update_provider(current.name, **changes)
         self.record(op, "provider.edit" if set(changes) != {"is_active"} else
                     ("provider.enable" if changes["is_active"] else "provider.disable"),
                     target=current.name, provider_id=provider_id,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from exams.domain.errors import NotFound, Rejected
-from exams.domain.exams import (CourseConfig, Exam, ExamSpec, Provider, check_course_config,
+from exams.domain.exams import (CourseConfig, Exam, ExamSpec, Provider, check_course_config, check_provider,
                                 plan_registration, rehome_exams)
 from exams.ports.repositories import Repositories
 
@@ -67,14 +69,32 @@ class ExamService:
         """Every provider, disabled ones included (the console)."""
         return self.repos.providers.list(include_disabled=True)
 
-    def update_provider(self, provider: Provider) -> Provider:
-        """Change a provider's names shown to learners, support contacts, organisation or enabled state."""
-        if provider.id is None or self.repos.providers.get(provider.id) is None:
-            raise NotFound("Proctoring provider does not exist.", code="unknown_provider")
-        self.repos.providers.save(provider)
-        return self.repos.providers.get(provider.id)
-
     def add_provider(self, provider: Provider) -> Provider:
+        check_provider(provider)
         if self.repos.providers.get_by_name(provider.name) is not None:
             raise Rejected(f"A provider named {provider.name!r} already exists.", code="provider_exists")
         return self.repos.providers.add(provider)
+
+    def _provider(self, name: str) -> Provider:
+        provider = self.repos.providers.get_by_name(name)
+        if provider is None:
+            raise NotFound(f"There is no provider named {name!r}.", code="unknown_provider")
+        return provider
+
+    def update_provider(self, name: str, **changes) -> Provider:
+        """Change the given fields of the provider (not its name, which course configurations hold)."""
+        updated = replace(self._provider(name), **changes)
+        check_provider(updated)
+        self.repos.providers.save(updated)
+        return self.repos.providers.get(updated.id)
+
+    def remove_provider(self, name: str) -> Provider:
+        """Delete a provider no course uses (its configuration and exams, with their attempts, would go too)."""
+        provider = self._provider(name)
+        courses = self.repos.providers.courses_using(provider.id)
+        if courses or not self.repos.providers.remove(provider.id):
+            shown = ", ".join(courses[:3]) + (f" and {len(courses) - 3} more" if len(courses) > 3 else "")
+            raise Rejected(f"Provider {name!r} is in use by {shown or 'a course'}: give those courses another "
+                           f"provider first (their exams and attempts would be deleted with it).",
+                           code="provider_in_use")
+        return provider

@@ -332,6 +332,9 @@ class LtiService:
             raise Rejected("The deployment_id must be 1 to 255 characters.", code="invalid_registration")
         if bool(tool_jwks_url) == bool(tool_public_key):
             raise Rejected("Give the tool's JWKS URL or its public key (one of them).", code="invalid_registration")
+        problem = self.platform.tool_key_problem(tool_public_key) if tool_public_key else None
+        if problem:
+            raise Rejected(problem, code="invalid_tool_key")
         for name, url in (("login URL", oidc_login_url), ("launch URL", launch_url),
                           *(("redirect URI", u) for u in redirect_uris),
                           *((("JWKS URL", tool_jwks_url),) if tool_jwks_url else ())):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from exams.domain.users import COURSE_STAFF_ROLES
+from exams.domain.errors import InvalidValue
+from exams.domain.users import check_course_role
 from exams.ports.clock import Clock
 from exams.ports.events import BusUnavailable, CourseAccessRoleEvent, RoleEventDelivery, RoleEventSource
 from exams.services.events import EventUnit, Stop, Transact, backoff_seconds
@@ -26,7 +27,12 @@ def apply_role_event(unit: EventUnit, event: CourseAccessRoleEvent, message_id: 
         return "duplicate"
     users = UserService(unit.repos)
     username = event.user.username
-    if event.role not in COURSE_STAFF_ROLES or not username or not event.course_key:
+    try:
+        check_course_role(username, event.course_key, event.role)
+        valid = True
+    except InvalidValue:
+        valid = False
+    if not valid:
         outcome = "ignored"
     elif event.added:
         outcome = "added" if users.add_course_role(username, event.course_key, event.role,

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import unicodedata
 from urllib.parse import urlsplit
 
 from webob.cookies import parse_cookie
 
 from exams.domain.users import User, UserClaims
+from exams.domain.values import is_storable, is_username
 from exams.ports.auth import InvalidToken
 
 from .errors import forbidden, unauthenticated
@@ -30,19 +30,14 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 MAX_LMS_USER_ID = 2**31 - 1  # the lms_user_id column is a 32-bit integer, as in edx-exams
 
 
-def _storable(text: str) -> bool:
-    """No control characters or unpaired surrogates: the database could not hold them (or should not)."""
-    return not any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text)
-
-
 def claims_to_identity(claims: dict) -> UserClaims:
     username = claims.get("preferred_username") or claims.get("username")
-    if not isinstance(username, str) or not username or len(username) > 150 or not _storable(username):
+    if not is_username(username):
         raise unauthenticated("JWT must include a preferred_username or username claim!")
 
     def text(name, limit):
         value = claims.get(name)
-        return value[:limit] if isinstance(value, str) and _storable(value) else None
+        return value[:limit] if isinstance(value, str) and is_storable(value) else None
 
     user_id = claims.get("user_id")
     if isinstance(user_id, bool) or not isinstance(user_id, int) or not 0 <= user_id <= MAX_LMS_USER_ID:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-import unicodedata
+
+from exams.domain.values import is_storable
 
 from .errors import bad_request
 
@@ -48,7 +49,7 @@ def path_text(request, name: str) -> str:
     value = request.matchdict[name]
     if len(value) > MAX_PATH_TEXT:
         raise bad_request(f"Invalid {name}: longer than {MAX_PATH_TEXT} characters.")
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+    if not is_storable(value):
         raise bad_request(f"Invalid {name}: control characters are not allowed.")
     return value
 
@@ -65,7 +66,7 @@ def query_text(request, name: str) -> str | None:
     value = request.GET.get(name)
     if not value:
         return None
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+    if not is_storable(value):
         raise bad_request(f"Invalid {name}: control characters are not allowed.")
     return value
 

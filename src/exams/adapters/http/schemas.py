@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 
 import colander
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+from exams.domain.values import is_email, text_problem
+
 MAX_INT = 2**31 - 1
 
 
@@ -59,12 +60,9 @@ class Text(colander.SchemaType):
             return colander.null
         if not isinstance(cstruct, str):
             raise colander.Invalid(node, "Not a valid string.")
-        if not cstruct.strip() and not self.allow_blank:
-            raise colander.Invalid(node, "This field may not be blank.")
-        if self.max_length is not None and len(cstruct) > self.max_length:
-            raise colander.Invalid(node, f"Ensure this field has no more than {self.max_length} characters.")
-        if "\x00" in cstruct:
-            raise colander.Invalid(node, "Null characters are not allowed.")
+        problem = text_problem(cstruct, self.max_length, allow_blank=self.allow_blank)
+        if problem:
+            raise colander.Invalid(node, problem)
         return cstruct
 
 
@@ -97,7 +95,7 @@ class Email(Text):
 
     def deserialize(self, node, cstruct):
         value = super().deserialize(node, cstruct)
-        if value is not colander.null and not EMAIL.match(value):
+        if value is not colander.null and not is_email(value):
             raise colander.Invalid(node, "Enter a valid email address.")
         return value
 

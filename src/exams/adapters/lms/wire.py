@@ -12,13 +12,13 @@ Decoding applies the checks the LMS consumer applies (§2.2), and raises ``Event
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime, timezone
 from typing import Mapping
 
 from exams.adapters.lms import avro
 from exams.adapters.lms.schemas import DATA_FIELDS, TOPICS
+from exams.domain.values import is_course_key, is_usage_key
 from exams.ports.events import (
     COURSE_ACCESS_ROLE_EVENT_TYPES,
     EXAM_ATTEMPT_EVENT_TYPES,
@@ -52,31 +52,8 @@ KAFKA_CONSTANT_HEADERS = (
 )
 
 # --- opaque key checks ----------------------------------------------------------------------------------------------
-# A syntactic check following edx-opaque-keys' grammar (allowed id characters [\w\-~.:], '+'-separated parts),
-# enough to refuse at enqueue time the strings the LMS would fail to parse. The LMS drops an event whose course or
-# usage key does not parse, so refusing here turns a silent loss into a visible error.
-_ID = r"[\w\-~.:]+"
-_COURSE_PARTS = rf"{_ID}\+{_ID}\+{_ID}(?:\+branch@{_ID})?(?:\+version@[A-Fa-f0-9]{{24}})?"
-_COURSE_KEY_RE = re.compile(
-    rf"^(?:course-v1:{_COURSE_PARTS}"
-    rf"|ccx-v1:{_COURSE_PARTS}\+ccx@\d+"
-    rf"|{_ID}/{_ID}/{_ID})$"  # the deprecated slash-separated form
-)
-_USAGE_KEY_RE = re.compile(
-    rf"^(?:block-v1:{_COURSE_PARTS}\+type@{_ID}\+block@{_ID}"
-    rf"|ccx-block-v1:{_COURSE_PARTS}\+ccx@\d+\+type@{_ID}\+block@{_ID}"
-    rf"|i4x://{_ID}/{_ID}/{_ID}/{_ID})$"  # the deprecated location form
-)
-
-
-def is_course_key(value: str) -> bool:
-    """True if ``value`` has the shape of an Open edX course key (``course-v1:org+course+run``, ...)."""
-    return isinstance(value, str) and _COURSE_KEY_RE.fullmatch(value) is not None
-
-
-def is_usage_key(value: str) -> bool:
-    """True if ``value`` has the shape of a course block usage key (``block-v1:...+type@...+block@...``)."""
-    return isinstance(value, str) and _USAGE_KEY_RE.fullmatch(value) is not None
+# The LMS drops an event whose course or usage key does not parse, so refusing at enqueue time turns a silent loss
+# into a visible error. The grammar is the domain's (``exams.domain.values``): one copy for every adapter.
 
 
 # --- time -----------------------------------------------------------------------------------------------------------

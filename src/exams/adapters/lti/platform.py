@@ -148,6 +148,17 @@ class JwcryptoLtiPlatform:
         key, kid = jose.generate_rsa_key()
         return PlatformKey(private_jwk_json=key.export_private(), kid=kid)
 
+    def tool_key_problem(self, material: str) -> str | None:
+        # The parse the launches use (``_tool_key``), so a key accepted here is one they can verify with.
+        try:
+            pinned, by_kid = jose.static_tool_keys(material)
+        except LaunchRejected:
+            pinned, by_kid = None, {}
+        if pinned is None and not by_kid:
+            return ("The tool's public key must be an RSA public key as PEM (-----BEGIN PUBLIC KEY-----), "
+                    "a JWK or a JWKS whose keys have a kid.")
+        return None
+
     def public_jwks(self, registrations: Iterable[ToolRegistration]) -> dict[str, Any]:
         keys: dict[str, dict[str, Any]] = {}
         for registration in registrations:

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Iterable
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, text, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -158,6 +158,14 @@ class SqlStaffRoleRepository(_Repo):
         return [r.role for r in self.session.execute(
             select(c.role).where(c.user_id == user_id, c.course_id == course_id).order_by(c.id))]
 
+    def listing(self, course_id=None):
+        c, u = t.course_staff_roles.c, t.users.c
+        stmt = select(u.username, c.course_id, c.role).join(t.users, u.id == c.user_id)
+        if course_id is not None:
+            stmt = stmt.where(c.course_id == course_id)
+        rows = self.session.execute(stmt)
+        return sorted(((r.username, r.course_id, r.role) for r in rows), key=lambda r: (r[1], r[0], r[2] or ""))
+
 
 # ---------------------------------------------------------------------------------------------
 def _provider(row) -> Provider:
@@ -203,6 +211,20 @@ class SqlProviderRepository(_Repo):
             org_key=provider.org_key, tech_support_phone=provider.tech_support_phone,
             tech_support_email=provider.tech_support_email, tech_support_url=provider.tech_support_url,
             is_active=provider.is_active, modified=_now()))
+
+    def _users_of(self, provider_id):
+        return union(select(t.course_configs.c.course_id).where(t.course_configs.c.provider_id == provider_id),
+                     select(t.exams.c.course_id).where(t.exams.c.provider_id == provider_id))
+
+    def courses_using(self, provider_id):
+        return sorted(r[0] for r in self.session.execute(self._users_of(provider_id)))
+
+    def remove(self, provider_id):
+        # One statement: the foreign keys cascade, so a provider still named anywhere must not be deleted.
+        return self.session.execute(delete(t.providers).where(
+            t.providers.c.id == provider_id,
+            ~exists().where(t.course_configs.c.provider_id == provider_id),
+            ~exists().where(t.exams.c.provider_id == provider_id))).rowcount > 0
 
 
 # ---------------------------------------------------------------------------------------------
