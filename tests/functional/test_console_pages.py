@@ -338,3 +338,15 @@ def test_an_outbox_form_error_shows_on_its_own_form_only(world):
     bad = post_form(w, w.app.get("/console/outboxes"), "purge-form", status=400, older_than_days="-2")
     assert bad.html.find(id="pg-e-older_than_days")
     assert bad.html.find(id="rp-e-event_id") is None and bad.html.find(id="pg-older_than_days")["value"] == "-2"
+
+
+def test_provider_fields_follow_the_domain_rules(world):
+    w = world
+    w.sign_in("admin")
+    before = snapshot(w.container.engine())
+    edit = w.app.get(f"/console/providers/{w.ids['provider']}/edit")
+    bad = post_form(w, edit, status=400, verbose_name="Stub", tech_support_url="javascript:alert(1)")
+    assert "is not a web address" in bad.html.find(id="f-e-tech_support_url").text
+    bad = post_form(w, w.app.get("/console/providers/new"), status=400, name="bad name!", verbose_name="X")
+    assert "is not a provider name" in bad.html.find(id="f-e-name").text
+    assert snapshot(w.container.engine()) == before

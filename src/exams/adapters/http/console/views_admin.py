@@ -10,7 +10,7 @@ from exams.services.events import OperatorError
 
 from ..schemas import Email, StrictInt, Text
 from .views import console_view, page, redirect
-from .views_courses import _validate
+from .views_courses import _validate, field_of
 
 PROVIDER_FIELDS = {"verbose_name": (Text(255), True), "org_key": (Text(255), False),
                    "tech_support_email": (Email(), False), "tech_support_phone": (Text(255), False),
@@ -104,9 +104,9 @@ def provider_create(request, operator):
         except (NotFound, Forbidden):
             raise
         except DomainError as exc:
-            errors = {"name" if exc.code == "provider_exists" else "lti_client_id"
-                      if "client_id" in exc.detail else "lti_login_url" if exc.code == "invalid_registration"
-                      else "form": exc.detail}
+            default = ("name" if exc.code == "provider_exists" else "lti_client_id" if "client_id" in exc.detail
+                       else "lti_login_url" if exc.code == "invalid_registration" else "form")
+            errors = {field_of(exc, default, ("name", *PROVIDER_FIELDS)): exc.detail}
     if errors:
         request.tm.doom()
         return page(request, "provider_form.html", status=400, p=None, errors=errors, values=dict(request.POST))
@@ -124,10 +124,16 @@ def provider_edit_form(request, operator):
 def provider_edit(request, operator):
     found, _ = request.services.console.provider(operator, _provider_id(request))
     values, errors = _validate(PROVIDER_FIELDS, request.POST)
+    if not errors:
+        try:
+            request.services.console.update_provider(operator, found.id, **values)
+        except (NotFound, Forbidden):
+            raise
+        except DomainError as exc:
+            errors = {field_of(exc, "form", PROVIDER_FIELDS): exc.detail}
     if errors:
         request.tm.doom()
         return page(request, "provider_form.html", status=400, p=found, errors=errors, values=dict(request.POST))
-    request.services.console.update_provider(operator, found.id, **values)
     return redirect(request, "console_provider", {"notice": "Provider saved."}, provider_id=found.id)
 
 

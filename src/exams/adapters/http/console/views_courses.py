@@ -38,6 +38,12 @@ def _validate(fields: dict, form) -> tuple[dict, dict]:
     return values, errors
 
 
+def field_of(exc: DomainError, default: str, fields) -> str:
+    """The form field a refusal is about (``InvalidValue.field``), else ``default``."""
+    field = getattr(exc, "field", None)
+    return field if field in fields else default
+
+
 def course_page(request, operator, status=200, form=None, errors=None, values=None):
     detail = request.services.console.course(operator, _course_id(request))
     current = {"provider": detail.provider.name if detail.provider else "",
@@ -126,7 +132,7 @@ def add_staff(request, operator):
         except (NotFound, Forbidden):
             raise
         except DomainError as exc:
-            errors = {"username": exc.detail}
+            errors = {field_of(exc, "username", ("username", "email", "role")): exc.detail}
     if errors:
         return _refused(request, operator, "staff", errors, values)
     return redirect(request, "console_course", {"notice": "Staff role added."}, course_id=course_id)
