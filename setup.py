@@ -18,6 +18,7 @@ requires = [
     "fastavro>=1.9",
     "swagger-ui-py>=25.7",  # Swagger UI 5 (OpenAPI 3.1) assets, served by /api-docs/ (no CDN)
     "prometheus_client>=0.20",  # /metrics, multi-process mode under gunicorn
+    "pyramid_jinja2>=2.10",  # the operators' console templates (autoescaped)
 ]
 
 tests_require = [
@@ -48,7 +49,8 @@ setup(
     packages=find_packages("src"),
     include_package_data=True,
     package_data={"exams": ["adapters/sql/migrations/*.ini", "adapters/sql/migrations/*.mako",
-                             "adapters/http/templates/*", "adapters/http/static/*"]},
+                             "adapters/http/templates/*", "adapters/http/static/*",
+                             "adapters/http/console/templates/*", "adapters/http/console/static/*"]},
     zip_safe=False,
     python_requires=">=3.11",
     install_requires=requires,

@@ -42,7 +42,7 @@ class FakeRegistrationRepository:
 
     def get(self, registration_id):
         text = str(registration_id)
-        return self.rows.get(int(text)) if text.isdigit() and len(text) <= 9 else None
+        return self.rows.get(int(text)) if text.isascii() and text.isdigit() and len(text) <= 9 else None
 
     def get_by_client_id(self, client_id):
         return next((r for r in self.rows.values() if r.client_id == client_id), None)
@@ -59,6 +59,15 @@ class FakeRegistrationRepository:
 
     def list(self):
         return [self.rows[k] for k in sorted(self.rows)]
+
+    def save_keys(self, registration):
+        number = int(registration.registration_id)
+        if any(n != number and r.platform_kid == registration.platform_kid for n, r in self.rows.items()):
+            raise Conflict("Another registration already uses this platform kid.", code="registration_exists")
+        self.rows[number] = replace(self.rows[number], platform_private_key=registration.platform_private_key,
+                                    platform_kid=registration.platform_kid,
+                                    retiring_public_jwk=registration.retiring_public_jwk,
+                                    retiring_until=registration.retiring_until)
 
 
 class FakeLaunchStateRepository:

@@ -113,8 +113,9 @@ class FakeProviderRepository:
     def get_by_name(self, name):
         return next((p for p in self.table.rows.values() if p.name == name), None)
 
-    def list(self, org=None):
-        return [p for p in self.table.rows.values() if org is None or p.available_to(org)]
+    def list(self, org=None, include_disabled=False):
+        return [p for p in self.table.rows.values()
+                if (org is None or p.available_to(org)) and (include_disabled or p.is_active)]
 
     def add(self, provider: Provider):
         if self.get_by_name(provider.name):

@@ -40,6 +40,9 @@ def main(global_config, container: Container | None = None, **raw_settings):
         lti_form_renderer=container.lti_form_renderer(),
         database_reachable=lambda: database_reachable(container.engine()),
         legacy_forwarding=container.legacy_proctoring() is not None,
+        clock=container.clock(),
+        console_session_secret=container.console_session_secret(),
+        access_token_jwks=lambda: container.access_tokens().public_jwks(),
         **observed,
     )
     pyramid_settings = {**raw_settings, "tm.manager_hook": "pyramid_tm.explicit_manager", "tm.annotate_user": "false",

@@ -626,7 +626,107 @@ def build_parser() -> Parser:
     check.add_argument("--production", action="store_true", help="apply the production checks even if "
                        "exams.production is off")
     check.set_defaults(func=None)
+    add_console_commands(sub)
     return parser
+
+
+
+# -- operators' console (docs/console.md): a separate addition ---------------------------------------------------------
+def cmd_console_login(args, container, settings) -> None:
+    """Print a one-time sign-in link to the console (development: exams.demo.enabled only)."""
+    from exams.adapters.http.console.session import LINK_TTL, SessionCookies
+
+    if not settings["exams.demo.enabled"]:
+        raise CliError("console-login is for development: it needs exams.demo.enabled = true; in production "
+                       "sign in with the LMS (docs/console.md)")
+
+    def check(services):
+        user = services.repos.users.get_by_username(args.username)
+        if user is None:
+            raise CliError(f"no user {args.username!r}: sign in once through the LMS, or add a course role with "
+                           "`exams staff add`")
+        if not services.console.operator(user).may_enter:
+            raise CliError(f"{args.username!r} is neither global staff nor course staff: the console would turn "
+                           "them away (`exams staff add` gives a course role)")
+
+    run_in_transaction(container, check)
+    cookies = SessionCookies(container.console_session_secret(), secure=False, ttl=1)
+    token = cookies.link_token(args.username, container.clock().now())
+    print(f"{settings['exams.root_url']}/console/login/link?token={token}")
+    print(f"(valid for {LINK_TTL // 60} minutes, once)", file=sys.stderr)
+
+
+def _registration_of(services, provider_name: str):
+    provider = services.repos.providers.get_by_name(provider_name)
+    if provider is None:
+        raise CliError(f"no provider {provider_name!r} (see `exams provider list`)")
+    registration = services.lti.registration(provider.lti_configuration_id)
+    if registration is None:
+        raise CliError(f"provider {provider_name!r} has no LTI registration: it has no platform key")
+    return registration
+
+
+def cmd_lti_key_rotate(args, container, settings) -> None:
+    """A new LTI platform key for a provider's registration; the old one stays in its JWKS for the grace period."""
+    def work(services):
+        old = _registration_of(services, args.provider)
+        new = services.lti.rotate_platform_key(old.registration_id, args.grace_hours * 3600)
+        return {"provider": args.provider, "registration_id": new.registration_id, "old_kid": old.platform_kid,
+                "new_kid": new.platform_kid, "old_key_published_until": new.retiring_until}
+
+    emit(run_in_transaction(container, work))
+
+
+def cmd_lti_key_retire(args, container, settings) -> None:
+    def work(services):
+        registration = _registration_of(services, args.provider)
+        return {"provider": args.provider, "retired": services.lti.retire_platform_key(registration.registration_id)}
+
+    emit(run_in_transaction(container, work))
+
+
+def cmd_access_token_key_new(args, container, settings) -> None:
+    """A new exam access-token key, and the JWKS the LMS must accept while the processes switch to it."""
+    from exams.adapters.tokens.access_tokens import JwcryptoAccessTokenSigner, generate_private_jwk
+
+    new = generate_private_jwk()
+    current = container.access_tokens().public_jwks()["keys"]
+    added = JwcryptoAccessTokenSigner(new, issuer=settings["exams.access_token.issuer"]).public_jwks()["keys"]
+    emit({"private_jwk": new, "lms_jwks_during_rotation": {"keys": current + added},
+          "lms_jwks_after_rotation": {"keys": added},
+          "steps": ["give the LMS lms_jwks_during_rotation (TOKEN_SIGNING JWT_PUBLIC_SIGNING_JWK_SET)",
+                    "set exams.access_token.private_jwk to private_jwk in every process and restart them",
+                    "once no token of the old key can be alive (a minute), give the LMS lms_jwks_after_rotation"]})
+
+
+def grace_hours(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= 2160:
+        raise argparse.ArgumentTypeError(f"must be 0 to 2160 hours (90 days): {text!r}")
+    return value
+
+
+def add_console_commands(sub) -> None:
+    login = sub.add_parser("console-login", help="print a one-time sign-in link to the console (development)")
+    login.add_argument("--username", required=True)
+    login.set_defaults(func=cmd_console_login)
+    lti_key = sub.add_parser("lti-key", help="rotate a provider's LTI platform signing key (docs/lti.md)"
+                             ).add_subparsers(dest="action", required=True, parser_class=Parser)
+    rotate = lti_key.add_parser("rotate", help="sign with a new key; publish the old one for a grace period")
+    rotate.add_argument("--provider", required=True, help="the provider's name")
+    rotate.add_argument("--grace-hours", type=grace_hours, default=72,
+                        help="hours the old key stays in the JWKS (default 72; 0: at once)")
+    rotate.set_defaults(func=cmd_lti_key_rotate)
+    retire = lti_key.add_parser("retire", help="remove the previous key from the JWKS now")
+    retire.add_argument("--provider", required=True)
+    retire.set_defaults(func=cmd_lti_key_retire)
+    access = sub.add_parser("access-token-key", help="rotate the exam access-token key (docs/console.md)"
+                            ).add_subparsers(dest="action", required=True, parser_class=Parser)
+    access.add_parser("new", help="print a new key and the JWKS the LMS needs while switching to it"
+                      ).set_defaults(func=cmd_access_token_key_new)
 
 
 def _fail(message: str, status: int) -> int:

@@ -46,12 +46,12 @@ def _access_token_key(s: Settings) -> dict:
     return s["exams.access_token.private_jwk"] or load_or_create_key(s["exams.access_token.key_file"])
 
 
-def _lti_launch_cookie_secret(s: Settings) -> str:
-    """The configured secret, else one derived from the access-token key (which every process shares)."""
-    if s["exams.lti.launch_cookie_secret"]:
-        return s["exams.lti.launch_cookie_secret"]
+def _derived_secret(s: Settings, key: str, purpose: bytes) -> str:
+    """Setting ``key`` when set, else a secret derived from the access-token key (which every process shares)."""
+    if s[key]:
+        return s[key]
     material = json.dumps(_access_token_key(s), sort_keys=True).encode("utf-8")
-    return hmac.new(material, b"exams.lti.launch_cookie", hashlib.sha256).hexdigest()
+    return hmac.new(material, purpose, hashlib.sha256).hexdigest()
 
 
 def _legacy_proctoring(s: Settings) -> LmsLegacyProctoring | None:
@@ -116,6 +116,7 @@ def relay_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     clock = providers.Singleton(SystemClock)
@@ -147,7 +148,8 @@ class Container(containers.DeclarativeContainer):
         lambda s: LtiConfig(root_url=s["exams.root_url"], learning_mfe_url=s["exams.learning_mfe_url"],
                             launch_ttl=s["exams.lti.launch_ttl"], session_ttl=s["exams.lti.session_ttl"],
                             allow_http_tool_urls=s["exams.lti.allow_http_tool_urls"]), settings)
-    lti_launch_cookie_secret = providers.Singleton(_lti_launch_cookie_secret, settings)
+    lti_launch_cookie_secret = providers.Singleton(
+        _derived_secret, settings, "exams.lti.launch_cookie_secret", b"exams.lti.launch_cookie")
     lti_form_renderer = providers.Object(render_autosubmit_form)
     # What proctoring vendors speak when they call us (token endpoint, ACS credentials): LTI Advantage.
     # Another vendor protocol is another ProctoringVendor here (docs/architecture.md).
@@ -183,6 +185,10 @@ class Container(containers.DeclarativeContainer):
         OutboxOperator, transact=event_transactions, clock=clock, encoder=event_encoder, bus=event_bus,
         source=settings.provided["exams.event_bus.source"], backend=settings.provided["exams.event_bus.backend"],
         stream_status=providers.Callable(_stream_status, settings, redis_client.provider, event_bus))
+
+    # The operators' console (docs/console.md): the secret its session cookies are signed with.
+    console_session_secret = providers.Singleton(
+        _derived_secret, settings, "exams.console.session_secret", b"exams.console.session")
 
 
 def build_container(settings: Settings) -> Container:

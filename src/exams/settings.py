@@ -197,6 +197,11 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in [
     Setting("exams.lti.launch_cookie_secret", _text, "", "Secret signing the LTI launch cookie that binds a launch to the learner's browser; the same in every process. Empty: derived from the access-token key."),
     Setting("exams.lti.launch_ttl", _positive_int, "600", "Seconds a learner's browser has to come back from the tool's login (the lti_message_hint lifetime)."),
     Setting("exams.lti.session_ttl", _positive_int, "7200", "Seconds the tool has, from the start of proctoring, to post LtiStartAssessment (its identity checks included)."),
+    # Operators' console (docs/console.md).
+    Setting("exams.console.oauth_client_id", _text, "", "OAuth2 client id of the console's application in the LMS (an authorization-code application, redirect URI `<exams.root_url>/console/oauth2/callback`). Empty: sign-in with the LMS is off."),
+    Setting("exams.console.oauth_client_secret", _text, "", "Its client secret."),
+    Setting("exams.console.session_secret", _text, "", "Secret signing the console's session cookie; the same in every process. Empty: derived from the access-token key."),
+    Setting("exams.console.session_ttl", _positive_int, "28800", "Seconds a console sign-in lasts."),
 ]}
 
 # Keys that belong to libraries we configure through the same file.

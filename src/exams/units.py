@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Generic, TypeVar
 
+from exams.adapters.sql.console import SqlConsoleStore
 from exams.adapters.sql.lti_repositories import LtiRepositories
 from exams.adapters.sql.mail_outbox import SqlMailOutbox
 from exams.adapters.sql.outbox import SqlOutbox
@@ -22,6 +23,7 @@ from exams.delivery.roles import RoleConsumer
 from exams.ports.outcomes import CompositeOutcomeSink, OutcomeSink
 from exams.services.acs import AcsService
 from exams.services.attempts import AttemptService
+from exams.services.console import ConsoleService
 from exams.services.events import EventOutcomeSink
 from exams.services.exams import ExamService
 from exams.services.legacy import LegacyForwarding
@@ -112,6 +114,22 @@ class Services:
         return AcsService(self.repos, self.attempts, vendor=c.proctoring_vendor(), clock=c.clock(),
                           registrations=self.lti_repos.registrations, nonces=self.lti_repos.nonces,
                           issuer=c.settings()["exams.root_url"])
+
+    @once
+    def mail_outbox(self) -> SqlMailOutbox:
+        return SqlMailOutbox(self.session)
+
+    @property
+    def outbox_operator(self) -> OutboxOperator:
+        """The event outbox's operator (status, replay, purge): it runs its own transactions."""
+        return self.container.outbox_operator()
+
+    @once
+    def console(self) -> ConsoleService:
+        """The operators' console (docs/console.md)."""
+        return ConsoleService(self.repos, SqlConsoleStore(self.session), self.attempts, self.exams, self.users,
+                              self.container.clock(), nonces=self.lti_repos.nonces, lti=lambda: self.lti,
+                              events=lambda: self.outbox_operator, mail=lambda: self.mail_outbox)
 
 
 def run_in_transaction(container: Container, work: Callable[[Services], T]) -> T:

@@ -226,3 +226,13 @@ def test_8_a_token_made_by_the_tests_helper_is_still_accepted(testapp, db):
     # make_token sets iat = now: the nbf/iat checks must not lock out the LMS's ordinary tokens.
     testapp.get("/api/v1/exams/attempt/latest", headers={"Authorization": f"JWT {make_token('learner')}"},
                 status=200)
+
+
+# -- found by the fuzzer after the merge: a non-ASCII digit in a registration id --------------------------------------
+@pytest.mark.parametrize("registration_id", ["\u00b92", "\u0662", "12\u00b3"])
+def test_a_registration_id_with_non_ascii_digits_is_an_unknown_registration_not_a_500(testapp, db, registration_id):
+    # "¹2".isdigit() is true but int("¹2") raises: such an id names no registration.
+    from urllib.parse import quote
+
+    response = testapp.get(f"/lti/lti_consumer/v1/public_keysets/{quote(registration_id)}", status=404)
+    assert response.json["detail"]

@@ -261,3 +261,45 @@ def decide_exam_access(exam: Exam, attempt: Attempt | None, now: datetime, *,
     if past_due and not exam.hide_after_due:
         return ExamAccess(ACCESS_TOKEN_WINDOW)
     return None
+
+
+# -- staff: resume an errored attempt ------------------------------------------------------------------
+def time_left_at_error(attempt: Attempt, history: list[StatusChange]) -> float:
+    """Seconds the learner had left when the attempt went into ``error`` (0 when it never started).
+
+    The moment of the error is the last recorded move to ``error``; without one, the attempt's last change.
+    """
+    errored_at = next((c.at for c in reversed(history) if c.to_status is S.ERROR), None) or attempt.modified
+    if errored_at is None:
+        return 0
+    return attempt.time_remaining_seconds(errored_at)
+
+
+def resume_errored(attempt: Attempt, history: list[StatusChange], now: datetime, *, actor_id: int | None,
+                   other_attempt_active: bool) -> StatusChange:
+    """Staff resume an attempt that went into ``error``: it is ``started`` again with the time it had left.
+
+    The time the learner had left at the moment of the error is kept: the start time moves forward by the
+    time spent in ``error``, so the deadline is now plus that time (the allowed minutes do not change).
+    Only an errored attempt that had started with time left can be resumed, and not while the learner has
+    another active attempt. (edx-proctoring staff can do this; edx-exams cannot.)
+    """
+    if attempt.status is not S.ERROR:
+        raise IllegalTransition(f'Only an attempt in "error" can be resumed; attempt_id={attempt.id} is '
+                                f'"{attempt.status.value}".', code="not_errored")
+    if attempt.start_time is None or attempt.allowed_time_limit_mins is None:
+        raise IllegalTransition(f"attempt_id={attempt.id} never started: there is no time to resume.",
+                                code="never_started")
+    left = time_left_at_error(attempt, history)
+    if left <= 0:
+        raise IllegalTransition(f"attempt_id={attempt.id} had no time left when it went into error.",
+                                code="no_time_left")
+    if other_attempt_active:
+        raise other_attempt_active_error(attempt, S.STARTED)
+    attempt.start_time = now + timedelta(seconds=left) - timedelta(minutes=attempt.allowed_time_limit_mins)
+    attempt.end_time = None
+    change = StatusChange(attempt.id, attempt.status, S.STARTED, actor_id, now)
+    attempt.status = S.STARTED
+    attempt.modified = now
+    attempt.changes.append(change)
+    return change

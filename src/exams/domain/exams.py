@@ -52,6 +52,7 @@ class Provider:
     tech_support_phone: str | None = None
     tech_support_email: str | None = None
     tech_support_url: str | None = None
+    is_active: bool = True
 
     def available_to(self, org: str | None) -> bool:
         return org is None or self.org_key is None or self.org_key == org

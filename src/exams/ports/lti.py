@@ -107,6 +107,10 @@ class ToolRegistration:
     redirect_uris: tuple[str, ...] = ()
     tool_jwks_url: str | None = None
     tool_public_key: str | None = None
+    # After a key rotation: the previous key's public JWK (JSON, with its kid), still published in the JWKS
+    # until `retiring_until` so that tools which cached it keep verifying what they already hold.
+    retiring_public_jwk: str | None = None
+    retiring_until: datetime | None = None
 
     def allowed_redirect_uris(self) -> tuple[str, ...]:
         """The redirect URIs an OIDC authentication request may name for this tool."""
@@ -315,7 +319,12 @@ class LtiPlatform(Protocol):
         ...
 
     def public_jwks(self, registrations: Iterable[ToolRegistration]) -> dict[str, Any]:
-        """The JWKS document (public keys only, `kid`, `alg`=RS256, `use`=sig) for the given registrations."""
+        """The JWKS document (public keys only, `kid`, `alg`=RS256, `use`=sig) for the given registrations,
+        with each one's retiring key (after a rotation) until its `retiring_until`."""
+        ...
+
+    def public_jwk(self, registration: ToolRegistration) -> dict[str, Any]:
+        """The public JWK (with kid, alg, use) of the registration's current signing key."""
         ...
 
     def login_initiation_url(

@@ -28,6 +28,9 @@ class RegistrationRepository(Protocol):
     def list(self) -> list[ToolRegistration]:
         """Every registration, oldest first."""
 
+    def save_keys(self, registration: ToolRegistration) -> None:
+        """Persist the registration's signing key, its kid and its retiring key (a rotation)."""
+
 
 @dataclass(frozen=True)
 class LaunchState:

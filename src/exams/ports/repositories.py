@@ -57,13 +57,14 @@ class ProviderRepository(Protocol):
 
     def get_by_name(self, name: str) -> Provider | None: ...
 
-    def list(self, org: str | None = None) -> list[Provider]:
-        """All providers, or those available to ``org`` (its own and org-less ones)."""
+    def list(self, org: str | None = None, include_disabled: bool = False) -> list[Provider]:
+        """The enabled providers (every one with ``include_disabled``), or those available to ``org``
+        (its own and org-less ones)."""
 
     def add(self, provider: Provider) -> Provider: ...
 
     def save(self, provider: Provider) -> None:
-        """Persist every field of an existing provider but its name."""
+        """Persist every field of an existing provider but its name (``is_active`` included)."""
 
     def courses_using(self, provider_id: int) -> list[str]:
         """The courses whose configuration or exams (active or not) name the provider, sorted."""

@@ -8,7 +8,7 @@ from datetime import datetime
 from exams.domain.allowances import Allowance
 from exams.domain.attempts import (ExamAccess, Attempt, AttemptStatus, StatusChange, check_can_create,
                                    decide_exam_access, other_attempt_active_error, resolve_action,
-                                   total_minutes)
+                                   resume_errored, total_minutes)
 from exams.domain.errors import Conflict, Forbidden, NotFound, Rejected
 from exams.domain.exams import CourseConfig, Exam, Provider
 from exams.domain.reviews import ControlResult
@@ -116,6 +116,23 @@ class AttemptService:
         student = caller if caller.id == attempt.user_id else self.repos.users.get(attempt.user_id)
         self.outcomes.attempt_reset(attempt, exam, student, caller)
         self.repos.attempts.delete(attempt)
+
+    def resume(self, caller: User, attempt_id: int) -> Attempt:
+        """Course staff resume an errored attempt with the time it had left (``domain.attempts.resume_errored``)."""
+        attempt = self.repos.attempts.get(attempt_id, for_update=True)
+        if attempt is None:
+            raise NotFound(f"Attempt with attempt_id={attempt_id} does not exist.", code="attempt_not_found")
+        exam = self.repos.exams.get(attempt.exam_id)
+        require_course_staff(self.repos, caller, exam.course_id)
+        active = self.repos.attempts.active_for_user(attempt.user_id)
+        change = resume_errored(attempt, self.repos.attempts.history(attempt.id), self.clock.now(),
+                                actor_id=caller.id, other_attempt_active=active is not None and active.id != attempt.id)
+        try:
+            self.repos.attempts.save(attempt)
+        except Conflict:
+            raise other_attempt_active_error(attempt, AttemptStatus.STARTED) from None
+        self.outcomes.status_changed(attempt, exam, self.repos.users.get(attempt.user_id), change, None)
+        return attempt
 
     def _move(self, attempt: Attempt, exam: Exam, student: User, to: AttemptStatus,
               actor: User | None) -> StatusChange | None:

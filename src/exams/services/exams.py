@@ -49,6 +49,8 @@ class ExamService:
             provider = self.repos.providers.get_by_name(provider_name)
             if provider is None:
                 raise Rejected("Proctoring provider does not exist.", code="unknown_provider")
+            if not provider.is_active:
+                raise Rejected("Proctoring provider is disabled.", code="unknown_provider")
         new_provider_id = provider.id if provider else None
         current = self.repos.configs.get(course_id)
         self.repos.configs.put(CourseConfig(
@@ -62,6 +64,10 @@ class ExamService:
 
     def providers(self, org: str | None = None) -> list[Provider]:
         return self.repos.providers.list(org)
+
+    def all_providers(self) -> list[Provider]:
+        """Every provider, disabled ones included (the console)."""
+        return self.repos.providers.list(include_disabled=True)
 
     def add_provider(self, provider: Provider) -> Provider:
         check_provider(provider)

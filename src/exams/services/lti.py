@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -344,6 +345,32 @@ class LtiService:
             platform_private_key=key.private_jwk_json, platform_kid=key.kid, deployment_id=deployment_id,
             redirect_uris=tuple(redirect_uris), tool_jwks_url=tool_jwks_url or None,
             tool_public_key=tool_public_key or None))
+
+    def rotate_platform_key(self, registration_id: str, grace_seconds: int) -> ToolRegistration:
+        """Sign with a new key from now on; the old key stays in the JWKS for ``grace_seconds`` (tools cache
+        keysets), then it is gone. A key still retiring from an earlier rotation is dropped at once."""
+        if not 0 <= grace_seconds <= 90 * 24 * 3600:
+            raise Rejected("The grace period must be between 0 and 90 days.", code="invalid_grace_period")
+        registration = self.store.registrations.get(registration_id)
+        if registration is None:
+            raise NotFound("LTI registration not found.", code="registration_not_found")
+        key = self.platform.generate_platform_key()
+        retiring = json.dumps(self.platform.public_jwk(registration), sort_keys=True) if grace_seconds else None
+        rotated = replace(registration, platform_private_key=key.private_jwk_json, platform_kid=key.kid,
+                          retiring_public_jwk=retiring,
+                          retiring_until=self.clock.now() + timedelta(seconds=grace_seconds) if retiring else None)
+        self.store.registrations.save_keys(rotated)
+        return rotated
+
+    def retire_platform_key(self, registration_id: str) -> bool:
+        """End the grace period now: the previous key leaves the JWKS. False when there was none."""
+        registration = self.store.registrations.get(registration_id)
+        if registration is None:
+            raise NotFound("LTI registration not found.", code="registration_not_found")
+        if not registration.retiring_public_jwk:
+            return False
+        self.store.registrations.save_keys(replace(registration, retiring_public_jwk=None, retiring_until=None))
+        return True
 
     def _check_tool_url(self, name: str, url: str) -> None:
         parts = urlsplit(url or "")

@@ -58,5 +58,6 @@ def includeme(config: Configurator) -> None:
     config.include(".views_acs")
     config.include(".openapi")  # /api/schema and /api-docs/
     config.include(".observe")  # request ids, /metrics, /health/ready
+    config.include(".console")  # the operators' console (HTML, docs/console.md)
     config.scan("exams.adapters.http")
 

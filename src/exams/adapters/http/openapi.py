@@ -248,6 +248,17 @@ SECURITY_SCHEMES = {
 USER_AUTH = [{"lmsJwt": []}, {"lmsJwtCookie": []}]
 
 
+# The operators' console serves HTML pages to people (docs/console.md); it is not part of the JSON API, so its
+# routes (and its static files) are deliberately left out of this document.
+def _console_routes() -> frozenset[str]:
+    from .console import CONSOLE_ROUTES
+
+    return frozenset(name for name, _ in CONSOLE_ROUTES) | {"__console/static/"}
+
+
+NOT_DESCRIBED = _console_routes()
+
+
 # -- building blocks ---------------------------------------------------------------------------------------
 def ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}

@@ -27,3 +27,6 @@ class HttpRuntime:
     legacy_forwarding: bool = False  # edx-proctoring is configured: its forwarding views are registered
     event_bus_reachable: Callable[[], bool] | None = None  # /health/ready checks the bus too (Redis backend)
     operational_status: Callable[[], dict] | None = None  # outbox and mail gauges of /metrics (metrics enabled)
+    clock: Any = None  # exams.ports.clock.Clock (the console's sessions and one-time links)
+    console_session_secret: str = ""  # signs the console's session cookies
+    access_token_jwks: Callable[[], dict] | None = None  # the exam access-token keys (console keys page)

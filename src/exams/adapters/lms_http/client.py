@@ -142,7 +142,7 @@ class LmsLegacyProctoring:
             with response:
                 status = response.status if response.status is not None else response.code
                 declared = response.headers.get("Content-Length")
-                if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+                if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > self.max_body_bytes:
                     raise LegacyUnavailable("the LMS's answer is too large", reachable=True)
                 body = bytearray()
                 while True:

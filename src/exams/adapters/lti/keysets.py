@@ -106,7 +106,7 @@ class UrllibKeysetFetcher:
                 if response.status != 200:
                     raise _unavailable("The tool keyset URL did not answer 200.")
                 declared = response.headers.get("Content-Length")
-                if declared is not None and declared.isdigit() and int(declared) > self._max_bytes:
+                if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > self._max_bytes:
                     raise _unavailable("The tool keyset is too large.")
                 body = bytearray()
                 while True:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import hmac
 import re
 import urllib.parse
@@ -169,7 +170,27 @@ class JwcryptoLtiPlatform:
             if existing is not None and existing != entry:
                 raise LtiConfigurationError("Two registrations use the same platform kid for different keys.")
             keys[registration.platform_kid] = entry
+            retiring = self._retiring_key(registration)
+            if retiring is not None and retiring["kid"] not in keys:
+                keys[retiring["kid"]] = retiring
         return {"keys": list(keys.values())}
+
+    def public_jwk(self, registration: ToolRegistration) -> dict[str, Any]:
+        return jose.public_jwk_dict(self._platform_key(registration), registration.platform_kid)
+
+    def _retiring_key(self, registration: ToolRegistration) -> dict[str, Any] | None:
+        """The previous key of a rotated registration, while its grace period lasts."""
+        if not registration.retiring_public_jwk or registration.retiring_until is None:
+            return None
+        if registration.retiring_until.timestamp() <= self._epoch():
+            return None
+        try:
+            entry = json.loads(registration.retiring_public_jwk)
+        except ValueError:
+            return None
+        if not isinstance(entry, dict) or entry.get("kty") != "RSA" or not entry.get("kid") or "d" in entry:
+            return None
+        return {k: entry[k] for k in ("kty", "e", "n", "kid", "alg", "use") if k in entry}
 
     def _platform_key(self, registration: ToolRegistration) -> JWK:
         if not registration.platform_kid:

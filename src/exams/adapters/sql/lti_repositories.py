@@ -30,7 +30,8 @@ def _registration(row) -> ToolRegistration:
         registration_id=str(row.id), client_id=row.client_id, oidc_login_url=row.oidc_login_url,
         launch_url=row.launch_url, platform_private_key=row.platform_private_key, platform_kid=row.platform_kid,
         deployment_id=row.deployment_id or DEFAULT_DEPLOYMENT_ID, redirect_uris=redirect_uris,
-        tool_jwks_url=row.tool_jwks_url or None, tool_public_key=row.tool_public_key or None)
+        tool_jwks_url=row.tool_jwks_url or None, tool_public_key=row.tool_public_key or None,
+        retiring_public_jwk=row.retiring_public_jwk, retiring_until=row.retiring_until)
 
 
 def _storable(value: object) -> bool:
@@ -46,7 +47,7 @@ def _storable(value: object) -> bool:
 
 def _numeric_id(registration_id: object) -> int | None:
     text = str(registration_id)
-    if not text.isdigit() or len(text) > 9:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:  # "¹2".isdigit() is true
         return None
     return int(text)
 
@@ -88,6 +89,15 @@ class SqlRegistrationRepository:
     def list(self):
         return [_registration(r) for r in self.session.execute(
             select(t.lti_registrations).order_by(t.lti_registrations.c.id))]
+
+    def save_keys(self, registration):
+        number = _numeric_id(registration.registration_id)
+        try:
+            self.session.execute(update(t.lti_registrations).where(t.lti_registrations.c.id == number).values(
+                platform_private_key=registration.platform_private_key, platform_kid=registration.platform_kid,
+                retiring_public_jwk=registration.retiring_public_jwk, retiring_until=registration.retiring_until))
+        except IntegrityError:
+            raise Conflict("Another registration already uses this platform kid.", code="registration_exists") from None
 
 
 def _launch(row) -> LaunchState:

@@ -234,7 +234,7 @@ def _provider(row) -> Provider:
     return Provider(id=row.id, name=row.name, verbose_name=row.verbose_name,
                     lti_configuration_id=row.lti_configuration_id, org_key=row.org_key,
                     tech_support_phone=row.tech_support_phone, tech_support_email=row.tech_support_email,
-                    tech_support_url=row.tech_support_url)
+                    tech_support_url=row.tech_support_url, is_active=row.is_active)
 
 
 class SqlProviderRepository(_Repo):
@@ -246,8 +246,10 @@ class SqlProviderRepository(_Repo):
         row = self._one(select(t.providers).where(t.providers.c.name == name))
         return _provider(row) if row else None
 
-    def list(self, org=None):
+    def list(self, org=None, include_disabled=False):
         stmt = select(t.providers).order_by(t.providers.c.id)
+        if not include_disabled:
+            stmt = stmt.where(t.providers.c.is_active)
         if org is not None:
             stmt = stmt.where((t.providers.c.org_key == org) | t.providers.c.org_key.is_(None))
         return [_provider(r) for r in self.session.execute(stmt)]
@@ -259,7 +261,8 @@ class SqlProviderRepository(_Repo):
                 name=provider.name, verbose_name=provider.verbose_name,
                 lti_configuration_id=provider.lti_configuration_id, org_key=provider.org_key,
                 tech_support_phone=provider.tech_support_phone, tech_support_email=provider.tech_support_email,
-                tech_support_url=provider.tech_support_url, created=now, modified=now)).inserted_primary_key[0]
+                tech_support_url=provider.tech_support_url, is_active=provider.is_active, created=now,
+                modified=now)).inserted_primary_key[0]
         except IntegrityError:
             raise Conflict(f"A provider named {provider.name!r} already exists.") from None
         return self.get(new_id)
@@ -269,7 +272,7 @@ class SqlProviderRepository(_Repo):
             verbose_name=provider.verbose_name, lti_configuration_id=provider.lti_configuration_id,
             org_key=provider.org_key, tech_support_phone=provider.tech_support_phone,
             tech_support_email=provider.tech_support_email, tech_support_url=provider.tech_support_url,
-            modified=self._now()))
+            is_active=provider.is_active, modified=self._now()))
 
     def _users_of(self, provider_id):
         return union(select(t.course_configs.c.course_id).where(t.course_configs.c.provider_id == provider_id),

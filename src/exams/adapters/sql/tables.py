@@ -81,6 +81,8 @@ providers = Table(
     Column("tech_support_email", String(255)),
     Column("tech_support_url", String(255)),
     *_timestamps(),
+    # A disabled provider is kept (its courses and attempts refer to it) but offered to no course (console).
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
 )
 
 exams = Table(
@@ -194,6 +196,9 @@ lti_registrations = Table(
     Column("platform_private_key", Text, nullable=False),
     Column("platform_kid", String(255), nullable=False, unique=True),
     Column("created", UTCDateTime(), nullable=False),
+    # After a rotation: the previous key's public JWK, published until retiring_until (the grace period).
+    Column("retiring_public_jwk", Text),
+    Column("retiring_until", UTCDateTime()),
 )
 
 # Single-use values (LtiStartAssessment nonces, client assertion jtis), kept until they expire.
@@ -310,3 +315,20 @@ mail_outbox = Table(
 )
 Index("ix_mail_outbox_due", mail_outbox.c.next_attempt_at,
       postgresql_where=text("state = 'pending'"), sqlite_where=text("state = 'pending'"))
+
+# -- Operators' console ---------------------------------------------------------------------------
+# Every action taken in the console: who, what, on what, when and why. Rows are only ever added.
+console_audit_log = Table(
+    "console_audit_log", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime(), nullable=False, index=True),
+    # The operator as they were at the time (no foreign key: the log outlives users).
+    Column("actor_id", Integer),
+    Column("actor_username", String(150), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(255), nullable=False, server_default=""),
+    # The course the action was about; NULL for service-wide actions (providers, outboxes, keys).
+    Column("course_id", String(255), index=True),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("details", Text, nullable=False, server_default="{}"),  # JSON
+)
