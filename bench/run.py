@@ -555,17 +555,24 @@ def run_wrk(server: Server, workdir: Path, *, mode: str, path: str, tokens: list
 
 def count_statements(ini: Path, requests: list[tuple[str, str, dict, bytes | None]]) -> list[int]:
     """SQL statements per request, counted in-process on the same database (the server's code path)."""
-    from pyramid.paster import get_app
+    from pyramid.paster import get_appsettings
     from sqlalchemy import event
     from webob import Request
+
+    from exams import settings as settings_module
+    from exams.app import main
+    from exams.container import build_container
 
     # No expiry sweeper in this process: it would outlive the database.
     os.environ["EXAMS_EXPIRY_SWEEP_INTERVAL"] = "0"
     try:
-        app = get_app(str(ini), "main")
+        raw = dict(get_appsettings(str(ini), "main"))
+        global_config = {"here": str(ini.parent), "__file__": str(ini)}
+        container = build_container(settings_module.load(settings_module.resolve_paths(raw, str(ini.parent))))
+        app = main(global_config, container=container, **raw)
     finally:
         del os.environ["EXAMS_EXPIRY_SWEEP_INTERVAL"]
-    engine = app.registry.container.engine()
+    engine = container.engine()
     counter = [0]
 
     def on_execute(*_args):
