@@ -7,9 +7,6 @@ exercise the protocol, the backends are covered by the functional suite.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 
 import pytest
@@ -21,15 +18,12 @@ from exams.adapters.sql import tables
 from exams.adapters.sql.migrate import upgrade
 from exams.units import run_in_transaction
 from exams.domain.exams import Exam, ExamType, Provider
+from tests.browser import headless_chromium
 from tests.conftest import app_settings, make_token
 from tests.e2e.lti_tool import ProctoringTool, Served
 
 COURSE = "course-v1:edx+e2e+2026"
 CONTENT = "block-v1:edx+e2e+2026+type@sequential+block@final"
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage"]
 
 
 @dataclass
@@ -116,25 +110,8 @@ def lti_stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def chromium():
-    """Headless Debian Chromium driven through chromedriver (selenium), with a fresh profile."""
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        if os.environ.get("EXAMS_TEST_REQUIRE_POSTGRES"):  # under scripts/test, which installs them
-            pytest.fail("chromium and chromedriver are missing")
-        pytest.skip("chromium/chromedriver not installed (scripts/test installs them)")
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not download anything
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="exams-lti-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS + [f"--user-data-dir={profile}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(20)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with headless_chromium("exams-lti-chromium-") as driver:
+        yield driver
 
 
 @pytest.hookimpl(hookwrapper=True)

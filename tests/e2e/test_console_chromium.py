@@ -9,8 +9,6 @@ With EXAMS_CONSOLE_DOC_SHOTS=<folder>, the tests also save the screenshots docs/
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -23,16 +21,13 @@ from exams.units import run_in_transaction
 from exams.domain.attempts import Attempt, AttemptStatus, StatusChange
 from exams.domain.exams import CourseConfig, Exam, ExamType, Provider
 from exams.domain.users import User
+from tests.browser import headless_chromium
 from tests.conftest import app_settings, empty_tables
 from tests.served import ServedApp
 from tests.stub_oauth2 import CLIENT_ID, CLIENT_SECRET, StubOAuth2
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1280,900"]
 COURSE = "course-v1:edx+console+2026"
 OTHER = "course-v1:other+console+2026"
 SCRIPT_NAME = "<script>alert(1)</script>"
@@ -125,24 +120,8 @@ def stack(database_url, engine):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        if os.environ.get("EXAMS_TEST_REQUIRE_POSTGRES"):  # under scripts/test, which installs them
-            pytest.fail("chromium and chromedriver are missing")
-        pytest.skip("chromium/chromedriver not installed (scripts/test installs them)")
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not download anything
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="exams-console-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS + [f"--user-data-dir={profile}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with headless_chromium("exams-console-chromium-", window_size="1280,900", page_load_timeout=30) as driver:
+        yield driver
 
 
 @pytest.fixture

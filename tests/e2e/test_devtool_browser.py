@@ -7,20 +7,15 @@ tool). Proctor: the console's buttons report through the ACS with a client-crede
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 
 import pytest
+
+from tests.browser import headless_chromium
 
 from tests.e2e.devtool_stack import start_stack
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1200,900"]
 
 
 @pytest.fixture(scope="module")
@@ -32,24 +27,8 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        if os.environ.get("EXAMS_TEST_REQUIRE_POSTGRES"):  # under scripts/test, which installs them
-            pytest.fail("chromium and chromedriver are missing")
-        pytest.skip("chromium/chromedriver not installed (scripts/test installs them)")
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not try to download anything
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="exams-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS + [f"--user-data-dir={profile}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with headless_chromium("exams-chromium-", window_size="1200,900", page_load_timeout=30) as driver:
+        yield driver
 
 
 def wait_for(driver, css: str, timeout: float = 15):
