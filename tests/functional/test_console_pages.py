@@ -162,7 +162,7 @@ def test_allowances_add_and_remove(world):
     bad = post_form(w, page, "allowance-form", status=400, username="nobody", extra_time_mins="10")
     assert "Learner with username/email not found" in bad.html.text
     bad = post_form(w, page, "allowance-form", status=400, username="plain", extra_time_mins="-1")
-    assert "greater than or equal to 0" in bad.html.text
+    assert "A valid integer is required." in bad.html.text  # the API's message for the same value
     assert w.tx(lambda s: s.repos.allowances.list_for_course(COURSE)) == []
     post_form(w, page, "allowance-form", username="plain", extra_time_mins="15")
     page = w.app.get(f"/console/courses/{COURSE}")
@@ -171,6 +171,15 @@ def test_allowances_add_and_remove(world):
     remove.submit(status=303)
     assert w.tx(lambda s: s.repos.allowances.list_for_course(COURSE)) == []
     assert [e.action for e in w.audit()[:2]] == ["allowance.revoke", "allowance.grant"]
+
+
+def test_a_fractional_allowance_is_rounded_up_as_the_api_does(world):
+    w = world
+    w.sign_in("cstaff")
+    page = w.app.get(f"/console/courses/{COURSE}")
+    post_form(w, page, "allowance-form", username="plain", extra_time_mins="22.5")
+    [(allowance, *_)] = w.tx(lambda s: s.repos.allowances.list_for_course(COURSE))
+    assert allowance.extra_time_mins == 23
 
 
 def test_an_allowance_of_another_course_cannot_be_removed_through_ones_own(world):

@@ -8,7 +8,7 @@ from exams.domain.errors import DomainError, Forbidden, NotFound
 from exams.domain.users import COURSE_STAFF_ROLES
 from exams.services.attempts import AllowanceRequest
 
-from ..schemas import Email, StrictInt, Text
+from ..schemas import Email, StrictInt, Text, WholeMinutes
 from .views import console_view, page, redirect
 
 AUDIT_PAGE = 100
@@ -93,7 +93,8 @@ def grant_allowance(request, operator):
     request.services.console.course(operator, course_id)
     values, errors = _validate({"username": (Text(150), False), "email": (Text(254), False),
                                 "exam_id": (StrictInt(minimum=1), True),
-                                "extra_time_mins": (StrictInt(minimum=0, maximum=100000), True)}, request.POST)
+                                # The API's minutes rule: a fraction (a time multiplier) is rounded up.
+                                "extra_time_mins": (WholeMinutes(minimum=0, maximum=100000), True)}, request.POST)
     if not errors and not values["username"] and not values["email"]:
         errors["username"] = "username or email must be provided"
     if not errors:
