@@ -102,6 +102,8 @@ def parse_args(argv=None):
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (databases, logs)")
     parser.add_argument("--profile", metavar="DIR",
                         help="record a py-spy flame graph (SVG) of the server during each scenario into DIR")
+    parser.add_argument("--profile-format", choices=("flamegraph", "raw", "speedscope"), default="flamegraph",
+                        help="py-spy's output: an SVG, or collapsed stacks (raw) to read with bench/stacks.py")
     return parser.parse_args(argv)
 
 
@@ -622,15 +624,16 @@ def scenario_requests(name: str, data: dict) -> list:
 
 
 @contextmanager
-def profiling(server: Server, directory: str | None, label: str, duration: float):
+def profiling(server: Server, directory: str | None, label: str, duration: float, fmt: str = "flamegraph"):
     if not directory:
         yield
         return
     Path(directory).mkdir(parents=True, exist_ok=True)
     pids = process_tree(server.proc.pid)
     workers = pids[1:] or pids
+    suffix = {"flamegraph": "svg", "raw": "txt", "speedscope": "json"}[fmt]
     spies = [subprocess.Popen([str(VENV / "bin" / "py-spy"), "record", "-p", str(pid), "-d", str(int(duration)),
-                               "-r", "200", "-o", str(Path(directory) / f"{label}-{pid}.svg"), "--nonblocking"],
+                               "-r", "200", "--gil", "-f", fmt, "-o", str(Path(directory) / f"{label}-{pid}.{suffix}"), "--nonblocking"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid in workers]
     try:
         yield
@@ -645,7 +648,7 @@ def profiling(server: Server, directory: str | None, label: str, duration: float
 def measure(server: Server, workdir: Path, args, kw: dict, others: dict, label: str, base: dict) -> dict:
     """One wrk run against ``server``: the row that print_row() prints."""
     wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with server.measuring(others) as sample, profiling(server, args.profile, label, args.duration):
+    with server.measuring(others) as sample, profiling(server, args.profile, label, args.duration, args.profile_format):
         result = run_wrk(server, workdir, duration=args.duration, **kw)
     wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = sample["cpu_s"]

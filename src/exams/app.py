@@ -9,7 +9,7 @@ from pyramid.config import Configurator
 
 from exams import settings as settings_module
 from exams.adapters.http import RUNTIME, HttpRuntime
-from exams.adapters.sql.session import database_reachable, session_in_transaction
+from exams.adapters.sql.session import UnitDatabase, database_reachable
 from exams.container import Container, build_container
 from exams.units import Services, run_in_transaction
 
@@ -33,7 +33,7 @@ def main(global_config, container: Container | None = None, **raw_settings):
     outcome_sinks = observed.pop("outcome_sinks")
     runtime = HttpRuntime(
         settings=settings,
-        services=lambda request: Services(container, session_in_transaction(session_factory, request.tm),
+        services=lambda request: Services(container, UnitDatabase(session_factory, request.tm),
                                           outcome_sinks=outcome_sinks),
         jwt_verifier=container.jwt_verifier(),
         lti_cookie_secret=container.lti_launch_cookie_secret(),

@@ -14,13 +14,13 @@ from exams.adapters.sql.lti_repositories import LtiRepositories
 from exams.adapters.sql.mail_outbox import SqlMailOutbox
 from exams.adapters.sql.outbox import SqlOutbox
 from exams.adapters.sql.repositories import SqlRepositories
-from exams.adapters.sql.session import after_commit, in_transaction
+from exams.adapters.sql.session import UnitDatabase, after_commit, in_transaction
 from exams.container import Container
 from exams.delivery.mail import MailDelivery
 from exams.delivery.operator import OutboxOperator
 from exams.delivery.relay import OutboxRelay
 from exams.delivery.roles import RoleConsumer
-from exams.ports.outcomes import CompositeOutcomeSink, OutcomeSink
+from exams.ports.outcomes import CompositeOutcomeSink, DeferredOutcomeSink, OutcomeSink
 from exams.services.acs import AcsService
 from exams.services.attempts import AttemptService
 from exams.services.console import ConsoleService
@@ -53,14 +53,19 @@ class once(Generic[T]):
 class Services:
     """The use cases of one unit of work, each built on first use (most requests need one or two)."""
 
-    def __init__(self, container: Container, session, outcome_sinks: tuple[Callable[[Any], OutcomeSink], ...] = ()):
+    def __init__(self, container: Container, database, outcome_sinks: tuple[Callable[[Any], OutcomeSink], ...] = ()):
         self.container = container
-        self.session = session
+        self.database = UnitDatabase.of(database)  # a session, or a unit's database that makes one on first need
         self.outcome_sinks = outcome_sinks  # more sinks of attempt outcomes, each made with the session (metrics)
+
+    @property
+    def session(self):
+        """The unit's ORM session (made now if it has none: a read-only unit never needs one)."""
+        return self.database.session
 
     @once
     def repos(self) -> SqlRepositories:
-        return SqlRepositories(self.session, self.container.clock())
+        return SqlRepositories(self.database, self.container.clock())
 
     @once
     def lti_repos(self) -> LtiRepositories:
@@ -68,7 +73,11 @@ class Services:
 
     @once
     def outcomes(self) -> OutcomeSink:
-        """Where attempt outcomes go in this unit: the event outbox and learner emails, each when configured."""
+        """Where attempt outcomes go in this unit: the event outbox and learner emails, each when configured.
+        Made at the first outcome: most units have none, and the outboxes need the ORM session."""
+        return DeferredOutcomeSink(self._outcome_sinks)
+
+    def _outcome_sinks(self) -> OutcomeSink:
         c, s = self.container, self.container.settings()
         sinks: list[OutcomeSink] = []
         if s["exams.event_bus.backend"] != "none":

@@ -13,6 +13,7 @@ import exams.container as container_module
 from exams import settings as settings_module
 from exams.container import build_container
 from exams.domain.users import User
+from exams.ports.outcomes import DeferredOutcomeSink
 from exams.settings import SettingsError, load, require_role_events
 from exams.units import Services, run_in_transaction
 from tests.fakes import FakeClock
@@ -75,7 +76,8 @@ def test_a_unit_of_work_builds_each_use_case_once_and_shares_its_repositories(tm
         assert services.attempts is services.attempts
         assert services.attempts.repos is services.users.repos is services.exams.repos is services.repos
         assert services.lti.attempts is services.attempts and services.acs.attempts is services.attempts
-        assert services.outcomes.sinks == []  # no event bus, no emails: nothing to build
+        assert isinstance(services.outcomes, DeferredOutcomeSink)  # built at the first outcome
+        assert services._outcome_sinks().sinks == []  # no event bus, no emails: nothing to build
         return True
 
     assert run_in_transaction(container, work)

@@ -7,7 +7,6 @@ the operator commands all ask these functions.
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from .errors import InvalidValue
 
@@ -35,9 +34,13 @@ _USAGE_KEY = re.compile(
 _PROVIDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
 
 
+# Unicode's control characters (category Cc: C0, DEL and C1) and surrogates (Cs), as one character class.
+_UNSTORABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def is_storable(text: str) -> bool:
     """No control characters or unpaired surrogates: the database could not hold them (or should not)."""
-    return not any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text)
+    return _UNSTORABLE.search(text) is None
 
 
 def text_problem(value: str, max_length: int | None = 255, *, allow_blank: bool = False) -> str | None:

@@ -6,7 +6,7 @@ exists if and only if the attempt change that caused it is committed.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Callable, Protocol
 
 from exams.domain.attempts import Attempt, StatusChange
 from exams.domain.exams import Exam
@@ -45,3 +45,22 @@ class CompositeOutcomeSink:
     def attempt_reset(self, attempt, exam, student, requesting_user) -> None:
         for sink in self.sinks:
             sink.attempt_reset(attempt, exam, student, requesting_user)
+
+
+class DeferredOutcomeSink:
+    """Made on the first outcome by ``build()``: a unit that decides none (a learner's read) never builds it."""
+
+    def __init__(self, build: Callable[[], OutcomeSink]):
+        self._build = build
+        self._sink: OutcomeSink | None = None
+
+    def _target(self) -> OutcomeSink:
+        if self._sink is None:
+            self._sink = self._build()
+        return self._sink
+
+    def status_changed(self, attempt, exam, student, change, requesting_user) -> None:
+        self._target().status_changed(attempt, exam, student, change, requesting_user)
+
+    def attempt_reset(self, attempt, exam, student, requesting_user) -> None:
+        self._target().attempt_reset(attempt, exam, student, requesting_user)

@@ -22,7 +22,7 @@ from exams.domain.users import User
 from exams.ports.clock import SYSTEM_CLOCK, Clock
 
 from . import tables as t
-from .session import insert_on_conflict
+from .session import UnitDatabase, insert_on_conflict
 
 ACTIVE = (AttemptStatus.STARTED.value, AttemptStatus.READY_TO_SUBMIT.value)
 # The same, written into the SQL: what the partial index ``uq_exam_attempts_one_active_per_user`` says, and no
@@ -104,8 +104,8 @@ class _Prepared:
             found = self._by_dialect[dialect.name] = (compiled.string, names, binds, columns, defaults)
         return found
 
-    def first(self, session: Session, params: dict):
-        connection = session.connection()
+    def first(self, database: UnitDatabase, params: dict):
+        connection = database.reader()
         sql, names, binds, columns, defaults = self.compiled(connection.dialect)
         params = {**defaults, **params}
         if binds:
@@ -122,7 +122,7 @@ class _Prepared:
                 cursor.close()
         except Exception:
             # A driver error (a connection lost, say): again through SQLAlchemy, which knows how to deal with it.
-            return session.execute(self.statement, params).first()
+            return connection.execute(self.statement, params).first()
         if values is None:
             return None
         return _Row({key: (process(value) if process is not None and value is not None else value)
@@ -145,13 +145,17 @@ def _upsert(session: Session, table, values: dict, keys: list[str], update_cols:
 
 
 class _Repo:
-    def __init__(self, session: Session, clock: Clock = SYSTEM_CLOCK):
-        self.session = session
+    def __init__(self, session: Session | UnitDatabase, clock: Clock = SYSTEM_CLOCK):
+        self._database = UnitDatabase.of(session)
         self._now = clock.now
+
+    @property
+    def session(self) -> Session:
+        return self._database.session
 
     def _one(self, stmt, params=None):
         if isinstance(stmt, _Prepared):
-            return stmt.first(self.session, params)
+            return stmt.first(self._database, params)
         return self.session.execute(stmt, params).first()
 
 
@@ -541,8 +545,8 @@ class SqlControlResultRepository(_Repo):
 class SqlRepositories:
     """All repositories over one session (one unit of work)."""
 
-    def __init__(self, session: Session, clock: Clock = SYSTEM_CLOCK):
-        self.session = session
+    def __init__(self, session: Session | UnitDatabase, clock: Clock = SYSTEM_CLOCK):
+        session = self._database = UnitDatabase.of(session)
         self.users = SqlUserRepository(session, clock)
         self.staff_roles = SqlStaffRoleRepository(session, clock)
         self.providers = SqlProviderRepository(session, clock)
@@ -551,6 +555,10 @@ class SqlRepositories:
         self.attempts = SqlAttemptRepository(session, clock)
         self.allowances = SqlAllowanceRepository(session, clock)
         self.control_results = SqlControlResultRepository(session, clock)
+
+    @property
+    def session(self) -> Session:
+        return self._database.session
 
     def ping(self) -> None:
         self.session.execute(text("SELECT 1"))

@@ -17,7 +17,7 @@ import transaction
 
 from psycopg.pq import TransactionStatus
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from transaction._transaction import Status
 from zope.sqlalchemy.datamanager import STATUS_CHANGED, join_transaction
@@ -142,6 +142,58 @@ def session_in_transaction(factory: sessionmaker, transaction_manager) -> Sessio
     current.addAfterCommitHook(lambda _status: session.close())
     current.addAfterAbortHook(session.close)
     return session
+
+
+class UnitDatabase:
+    """The database side of one unit of work: its ORM session, made on first need, and its plain reads.
+
+    A unit that only reads (the learner's poll, the exam fetch) never makes a session: its pre-built
+    reads (``repositories._Prepared``) run on one pooled connection of the engine, outside any
+    transaction (the driver's autocommit on PostgreSQL; SQLite's driver begins only at a write), which is
+    where they ran before on the session's connection too, since the session begins at its first write
+    (``_join_before_writes``). The connection goes back to the pool when the unit's transaction ends, or
+    as soon as the session is made: from then on every read runs on the session's connection, inside its
+    transaction once it wrote, so that the unit reads its own writes. Making, beginning and closing an
+    ORM session cost a read-only request more than its query (docs/performance.md).
+    """
+
+    __slots__ = ("_factory", "_manager", "_session", "_connection")
+
+    def __init__(self, factory: sessionmaker | None, transaction_manager=None, *, session: Session | None = None):
+        self._factory = factory
+        self._manager = transaction_manager
+        self._session = session
+        self._connection: Connection | None = None
+
+    @classmethod
+    def of(cls, session: "Session | UnitDatabase") -> "UnitDatabase":
+        """``session`` itself when it is a unit's database, else one over that existing session."""
+        return session if isinstance(session, UnitDatabase) else cls(None, session=session)
+
+    @property
+    def session(self) -> Session:
+        session = self._session
+        if session is None:
+            self._release()
+            session = self._session = session_in_transaction(self._factory, self._manager)
+        return session
+
+    def reader(self) -> Connection:
+        """The connection a plain read runs on: the session's once there is one, else the unit's own."""
+        if self._session is not None:
+            return self._session.connection()
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = self._factory.kw["bind"].connect()
+            current = self._manager.get()
+            current.addAfterCommitHook(lambda _status: self._release())
+            current.addAfterAbortHook(self._release)
+        return connection
+
+    def _release(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
 
 
 def database_reachable(engine: Engine) -> bool:
