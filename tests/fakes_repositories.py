@@ -188,6 +188,7 @@ class FakeAttemptRepository:
         self.exams = exams
         self.providers = providers if providers is not None else FakeProviderRepository()
         self.control_results = None  # set by FakeRepositories: deleting an attempt deletes its results
+        self.allowances = None  # set by FakeRepositories: the exam screen reads the learner's allowance
         self.history_rows: list[StatusChange] = []
         self.locked: list[int] = []
 
@@ -215,6 +216,14 @@ class FakeAttemptRepository:
     def at_content(self, user_id, content_id):
         exam = self.exams.active_for_content(content_id)
         return (exam, self.latest_for(user_id, exam.id)) if exam else None
+
+    def exam_screen(self, user_id, content_id):
+        exam = self.exams.active_for_content(content_id)
+        if exam is None:
+            return None
+        allowance = self.allowances.for_user_exam(user_id, exam.id) if self.allowances is not None else None
+        provider = self.providers.get(exam.provider_id) if exam.provider_id is not None else None
+        return exam, self.latest_for(user_id, exam.id), provider, allowance.extra_time_mins if allowance else 0
 
     def add(self, attempt):
         if any(a.user_id == attempt.user_id and a.exam_id == attempt.exam_id for a in self._all()):
@@ -343,6 +352,7 @@ class FakeRepositories:
         self.allowances = FakeAllowanceRepository(self.users, self.exams)
         self.control_results = FakeControlResultRepository()
         self.attempts.control_results = self.control_results
+        self.attempts.allowances = self.allowances
 
     def ping(self) -> None:
         return None

@@ -370,6 +370,23 @@ def test_the_active_exam_of_a_subsection_comes_with_the_learners_latest_attempt(
         assert repos.attempts.at_content(alice.id, "block-z") is None
 
 
+def test_the_exam_screen_reads_the_exam_its_provider_the_latest_attempt_and_the_allowance(store, world):
+    alice, bob, provider, exam = world
+    with store.unit_of_work() as repos:
+        unproctored = repos.exams.add(an_exam("block-t", exam_type=ExamType.TIMED))
+        latest = repos.attempts.add(an_attempt(alice, exam))
+        repos.allowances.upsert([Allowance(None, alice.id, exam.id, 25), Allowance(None, bob.id, unproctored.id, 5)])
+    with store.unit_of_work() as repos:
+        assert repos.attempts.exam_screen(alice.id, exam.content_id) == (exam, latest, provider, 25)
+        assert repos.attempts.exam_screen(bob.id, exam.content_id) == (exam, None, provider, 0)
+        assert repos.attempts.exam_screen(bob.id, "block-t") == (unproctored, None, None, 5)
+        assert repos.attempts.exam_screen(alice.id, "block-t") == (unproctored, None, None, 0)
+        assert repos.attempts.exam_screen(alice.id, "block-z") is None
+        repos.exams.save(replace(exam, is_active=False))
+    with store.unit_of_work() as repos:
+        assert repos.attempts.exam_screen(alice.id, exam.content_id) is None
+
+
 def test_deleting_an_attempt_deletes_its_results_keeps_its_history_and_never_reuses_its_id(store, world):
     alice, _, _, exam = world
     attempt = an_attempt(alice, exam)

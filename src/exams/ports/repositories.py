@@ -110,6 +110,10 @@ class AttemptRepository(Protocol):
     def at_content(self, user_id: int, content_id: str) -> tuple[Exam, Attempt | None] | None:
         """The active exam of a subsection with the learner's latest attempt at it, if any (one read)."""
 
+    def exam_screen(self, user_id: int, content_id: str) -> tuple[Exam, Attempt | None, Provider | None, int] | None:
+        """What the learner's exam screen shows of a subsection, in one read: its active exam, the learner's latest
+        attempt at it, the exam's provider and the learner's extra minutes (their allowance, else 0)."""
+
     def add(self, attempt: Attempt) -> Attempt:
         """Insert; raises Conflict when the learner already has an attempt at the exam."""
 

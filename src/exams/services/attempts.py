@@ -198,17 +198,15 @@ class AttemptService:
         return self.expire_if_due(attempt, exam, student), exam
 
     def learner_exam(self, student: User, content_id: str) -> LearnerExam | None:
-        exam = self.repos.exams.active_for_content(content_id)
-        if exam is None:
+        found = self.repos.attempts.exam_screen(student.id, content_id)
+        if found is None:
             return None
-        attempt = self.repos.attempts.latest_for(student.id, exam.id)
+        exam, attempt, provider, extra_minutes = found
         if attempt is not None:
             attempt = self.expire_if_due(attempt, exam, student)
-        provider = self.repos.providers.get(exam.provider_id) if exam.provider_id else None
-        now = self.clock.now()
         return LearnerExam(exam=exam, provider=provider, attempt=attempt,
-                           total_time=total_minutes(exam, self._extra_minutes(student.id, exam.id)),
-                           passed_due_date=exam.is_past_due(now))
+                           total_time=total_minutes(exam, extra_minutes),
+                           passed_due_date=exam.is_past_due(self.clock.now()))
 
     def _extra_minutes(self, user_id: int, exam_id: int) -> int:
         allowance = self.repos.allowances.for_user_exam(user_id, exam_id)

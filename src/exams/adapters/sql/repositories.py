@@ -58,6 +58,17 @@ _EXAM_AT_CONTENT_WITH_ATTEMPT = (
     .outerjoin(t.attempts, and_(t.attempts.c.exam_id == t.exams.c.id, t.attempts.c.user_id == bindparam("user_id")))
     .where(t.exams.c.content_id == bindparam("content_id"), t.exams.c.is_active)
     .order_by(t.exams.c.id.desc(), t.attempts.c.created.desc(), t.attempts.c.id.desc()).limit(1))
+# The exam screen (the exam fetch): the exam, the learner's latest attempt, the provider and the allowance, one read.
+_PROVIDER_COLUMNS = [c.label(f"x_provider_{c.name}") for c in t.providers.c]
+_EXAM_SCREEN = (
+    select(*_EXAM_COLUMNS, t.attempts, *_PROVIDER_COLUMNS, t.allowances.c.extra_time_mins.label("x_extra_time_mins"))
+    .select_from(t.exams)
+    .outerjoin(t.attempts, and_(t.attempts.c.exam_id == t.exams.c.id, t.attempts.c.user_id == bindparam("user_id")))
+    .outerjoin(t.providers, t.providers.c.id == t.exams.c.provider_id)
+    .outerjoin(t.allowances, and_(t.allowances.c.exam_id == t.exams.c.id,
+                                  t.allowances.c.user_id == bindparam("user_id")))
+    .where(t.exams.c.content_id == bindparam("content_id"), t.exams.c.is_active)
+    .order_by(t.exams.c.id.desc(), t.attempts.c.created.desc(), t.attempts.c.id.desc()).limit(1))
 _ALLOWANCE_FOR_USER_EXAM = select(t.allowances).where(t.allowances.c.user_id == bindparam("user_id"),
                                                       t.allowances.c.exam_id == bindparam("exam_id"))
 
@@ -131,11 +142,11 @@ class _Prepared:
 
 _USER_BY_ID, _USER_BY_USERNAME, _HAS_COURSE_ROLE, _PROVIDER_BY_ID, _EXAM_BY_ID, _ACTIVE_EXAM_FOR_CONTENT, \
     _CONFIG_BY_COURSE, _ATTEMPT_BY_ID, _LATEST_ATTEMPT, _ACTIVE_ATTEMPT, _ACTIVE_ATTEMPT_WITH_EXAM, \
-    _EXAM_AT_CONTENT_WITH_ATTEMPT, _ALLOWANCE_FOR_USER_EXAM = (
+    _EXAM_AT_CONTENT_WITH_ATTEMPT, _EXAM_SCREEN, _ALLOWANCE_FOR_USER_EXAM = (
         _Prepared(stmt) for stmt in (
             _USER_BY_ID, _USER_BY_USERNAME, _HAS_COURSE_ROLE, _PROVIDER_BY_ID, _EXAM_BY_ID, _ACTIVE_EXAM_FOR_CONTENT,
             _CONFIG_BY_COURSE, _ATTEMPT_BY_ID, _LATEST_ATTEMPT, _ACTIVE_ATTEMPT, _ACTIVE_ATTEMPT_WITH_EXAM,
-            _EXAM_AT_CONTENT_WITH_ATTEMPT, _ALLOWANCE_FOR_USER_EXAM))
+            _EXAM_AT_CONTENT_WITH_ATTEMPT, _EXAM_SCREEN, _ALLOWANCE_FOR_USER_EXAM))
 
 
 def _upsert(session: Session, table, values: dict, keys: list[str], update_cols: list[str] | None,
@@ -301,6 +312,18 @@ def _exam(row) -> Exam:
                 resource_id=row.resource_id)
 
 
+def _prefixed_provider(row) -> Provider | None:
+    """The provider of a row that also holds other tables' columns (``x_provider_<name>``), None when absent."""
+    m = row._mapping
+    if m["x_provider_id"] is None:
+        return None
+    return Provider(id=m["x_provider_id"], name=m["x_provider_name"], verbose_name=m["x_provider_verbose_name"],
+                    lti_configuration_id=m["x_provider_lti_configuration_id"], org_key=m["x_provider_org_key"],
+                    tech_support_phone=m["x_provider_tech_support_phone"],
+                    tech_support_email=m["x_provider_tech_support_email"],
+                    tech_support_url=m["x_provider_tech_support_url"], is_active=m["x_provider_is_active"])
+
+
 def _prefixed_exam(row) -> Exam:
     """The exam of a row that also holds an attempt's columns (the exam's are labelled ``x_exam_<name>``)."""
     m = row._mapping
@@ -395,6 +418,13 @@ class SqlAttemptRepository(_Repo):
         if row is None:
             return None
         return _prefixed_exam(row), (_attempt(row) if row.id is not None else None)
+
+    def exam_screen(self, user_id, content_id):
+        row = self._one(_EXAM_SCREEN, {"user_id": user_id, "content_id": content_id})
+        if row is None:
+            return None
+        return (_prefixed_exam(row), _attempt(row) if row.id is not None else None, _prefixed_provider(row),
+                row.x_extra_time_mins or 0)
 
     def find(self, anonymous_user_id, resource_id, attempt_number, registration_id):
         """The attempt a vendor names by (LTI sub, resource link id, attempt number), of its own exams."""
