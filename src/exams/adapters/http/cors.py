@@ -28,10 +28,14 @@ def cors_tween_factory(handler, registry):
                 })
         else:
             response = handler(request)
+        headers = response.headerlist  # appended to directly: no view sets these (and WebOb's setter scans the list)
         if allowed:
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Access-Control-Allow-Credentials"] = "true"
-        response.vary = tuple(sorted(set(response.vary or ()) | {"Origin"}))
+            headers.append(("Access-Control-Allow-Origin", origin))
+            headers.append(("Access-Control-Allow-Credentials", "true"))
+        if any(name.lower() == "vary" for name, _ in headers):
+            response.vary = tuple(sorted(set(response.vary or ()) | {"Origin"}))
+        else:
+            headers.append(("Vary", "Origin"))
         return response
 
     return cors_tween

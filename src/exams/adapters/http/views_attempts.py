@@ -12,6 +12,7 @@ from . import presenters
 from .auth import require_user
 from .errors import ApiError, bad_request, forbidden, invalid_data
 from .request_data import json_body, path_int, path_text, query_text, valid_id
+from .responses import json_response
 from .schemas import allowance_item_schema, deserialize_each
 
 
@@ -62,12 +63,12 @@ def delete_attempt(request):
     return request.response
 
 
-@view_config(route_name="latest_attempt", request_method="GET", renderer="json")
+@view_config(route_name="latest_attempt", request_method="GET")
 def latest_attempt(request):
     user = require_user(request)
     # A percent-encoded usage key (a raw "+" in a query string is a space); control characters are a 400.
     attempt, exam = request.services.attempts.latest(user, query_text(request, "content_id"))
-    return latest_answer(request, attempt, exam)
+    return json_response(latest_answer(request, attempt, exam))
 
 
 def latest_answer(request, attempt, exam) -> dict:
@@ -76,13 +77,13 @@ def latest_answer(request, attempt, exam) -> dict:
     return presenters.student_attempt(attempt, exam, request.services.attempts.now(), _mfe_url(request))
 
 
-@view_config(route_name="student_exam", request_method="GET", renderer="json")
+@view_config(route_name="student_exam", request_method="GET")
 def student_exam(request):
     user = require_user(request)
     path_text(request, "course_id")  # refused when no course key can be (400), as on every course route
     view = request.services.attempts.learner_exam(user, path_text(request, "content_id"))
     if view is None:
-        return {"exam": {}}
+        return json_response({"exam": {}})
     e = view.exam
     data = presenters.exam(e)
     data.update({
@@ -95,7 +96,7 @@ def student_exam(request):
         "attempt": presenters.student_attempt(view.attempt, e, request.services.attempts.now(), _mfe_url(request))
         if view.attempt else {},
     })
-    return {"exam": data}
+    return json_response({"exam": data})
 
 
 @view_config(route_name="provider_settings", request_method="GET", renderer="json")
