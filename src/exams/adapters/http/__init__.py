@@ -20,7 +20,10 @@ USAGE = r"{content_id:(?:i4x://?[^/]+/[^/]+/[^/]+/[^@]+(?:@[^/]+)?)|(?:[^/]+)}"
 EXAM_ID = r"{exam_id:\d+}"
 
 # (route name, pattern, allowed methods). Patterns that edx-exams matched unanchored take an optional "/".
+# Routes are tried in this order: the learner's hot reads first (no other pattern matches their paths).
 API_ROUTES = [
+    ("latest_attempt", r"/api/v1/exams/attempt/latest", ("GET",)),
+    ("student_exam", rf"/api/v1/student/exam/attempt/course_id/{COURSE}/content_id/{USAGE}{{slash:/?}}", ("GET",)),
     ("allowance", rf"/api/v1/exams/course_id/{COURSE}/allowances/{{allowance_id:\d+}}{{slash:/?}}", ("DELETE",)),
     ("allowances", rf"/api/v1/exams/course_id/{COURSE}/allowances{{slash:/?}}", ("GET", "POST")),
     ("course_exams", rf"/api/v1/exams/course_id/{COURSE}{{slash:/?}}", ("GET", "PATCH")),
@@ -29,9 +32,7 @@ API_ROUTES = [
     ("access_token", rf"/api/v1/access_tokens/exam_id/{EXAM_ID}{{slash:/?}}", ("GET",)),
     ("attempt", r"/api/v1/exams/attempt/{attempt_id:\d+}", ("PUT", "DELETE")),
     ("attempts", r"/api/v1/exams/attempt", ("POST",)),
-    ("latest_attempt", r"/api/v1/exams/attempt/latest", ("GET",)),
     ("instructor_attempts", rf"/api/v1/instructor_view/course_id/{COURSE}/attempts{{slash:/?}}", ("GET",)),
-    ("student_exam", rf"/api/v1/student/exam/attempt/course_id/{COURSE}/content_id/{USAGE}{{slash:/?}}", ("GET",)),
     ("provider_settings", rf"/api/v1/exam/provider_settings/course_id/{COURSE}/exam_id/{EXAM_ID}{{slash:/?}}",
      ("GET",)),
     ("onboarding", rf"/api/v1/student/course_id/{COURSE}/onboarding{{slash:/?}}", ("GET",)),

@@ -572,19 +572,37 @@ class SqlControlResultRepository(_Repo):
             select(t.control_results).where(c.attempt_id == attempt_id).order_by(c.id))]
 
 
+class _Each:
+    """A repository of ``SqlRepositories``, made on first use (a learner's read needs one or two of eight)."""
+
+    def __init__(self, repository: type[_Repo]):
+        self.repository = repository
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, repos, owner=None):
+        if repos is None:
+            return self
+        made = repos.__dict__[self.name] = self.repository(repos._database, repos._clock)
+        return made
+
+
 class SqlRepositories:
     """All repositories over one session (one unit of work)."""
 
+    users = _Each(SqlUserRepository)
+    staff_roles = _Each(SqlStaffRoleRepository)
+    providers = _Each(SqlProviderRepository)
+    exams = _Each(SqlExamRepository)
+    configs = _Each(SqlCourseConfigRepository)
+    attempts = _Each(SqlAttemptRepository)
+    allowances = _Each(SqlAllowanceRepository)
+    control_results = _Each(SqlControlResultRepository)
+
     def __init__(self, session: Session | UnitDatabase, clock: Clock = SYSTEM_CLOCK):
-        session = self._database = UnitDatabase.of(session)
-        self.users = SqlUserRepository(session, clock)
-        self.staff_roles = SqlStaffRoleRepository(session, clock)
-        self.providers = SqlProviderRepository(session, clock)
-        self.exams = SqlExamRepository(session, clock)
-        self.configs = SqlCourseConfigRepository(session, clock)
-        self.attempts = SqlAttemptRepository(session, clock)
-        self.allowances = SqlAllowanceRepository(session, clock)
-        self.control_results = SqlControlResultRepository(session, clock)
+        self._database = UnitDatabase.of(session)
+        self._clock = clock
 
     @property
     def session(self) -> Session:
