@@ -83,10 +83,10 @@ def main(argv=None) -> None:
         return
     print("self:")
     for frame, n in self_time.most_common(args.top):
-        print(f"{100 * n / samples:6.1f}%  {frame}")
+        print(f"{100 * n / samples:6.1f}%  {frame}", flush=True)
     print("total:")
     for frame, n in total_time.most_common(args.top):
-        print(f"{100 * n / samples:6.1f}%  {frame}")
+        print(f"{100 * n / samples:6.1f}%  {frame}", flush=True)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ def main(global_config, container: Container | None = None, **raw_settings):
     settings = settings_module.load(raw_settings)
     container = container or build_container(settings)
     session_factory = container.session_factory()  # built once, before any request
+    reads = container.read_connections()
     # What requests use is built now, once: concurrent first requests would each build their own.
     for provider in (container.clock, container.access_tokens, container.lti_platform, container.proctoring_vendor,
                      container.lti_config, container.event_encoder, container.legacy_proctoring, container.mailer,
@@ -33,7 +34,7 @@ def main(global_config, container: Container | None = None, **raw_settings):
     outcome_sinks = observed.pop("outcome_sinks")
     runtime = HttpRuntime(
         settings=settings,
-        services=lambda request: Services(container, UnitDatabase(session_factory, request.tm),
+        services=lambda request: Services(container, UnitDatabase(session_factory, request.tm, reads=reads),
                                           outcome_sinks=outcome_sinks),
         jwt_verifier=container.jwt_verifier(),
         lti_cookie_secret=container.lti_launch_cookie_secret(),

@@ -26,7 +26,7 @@ from exams.adapters.lti import JwcryptoLtiPlatform, UrllibKeysetFetcher, render_
 from exams.adapters.lti.vendor import LtiProctoringVendor
 from exams.adapters.mail.files import FileMailer
 from exams.adapters.mail.smtp import SmtpMailer
-from exams.adapters.sql.session import make_engine, make_session_factory
+from exams.adapters.sql.session import ReadConnections, make_engine, make_session_factory
 from exams.adapters.sql.units import SqlEventTransactions, SqlMailTransactions
 from exams.adapters.tokens.access_tokens import JwcryptoAccessTokenSigner, load_or_create_key
 from exams.adapters.tokens.lms_jwt import JwcryptoJwtVerifier
@@ -124,6 +124,7 @@ class Container(containers.DeclarativeContainer):
     # The database: built once, at start-up (build_container).
     engine = providers.Singleton(lambda s: make_engine(s["sqlalchemy.url"]), settings)
     session_factory = providers.Singleton(make_session_factory, engine)
+    read_connections = providers.Singleton(ReadConnections, engine)  # the learner's reads (docs/performance.md)
 
     # Signing in: LMS JWTs in, exam access tokens out. Their times are read by other systems (the LMS), so
     # they follow the machine's clock (wall_clock), not the one tests move.

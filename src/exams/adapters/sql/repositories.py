@@ -132,7 +132,9 @@ class _Prepared:
             finally:
                 cursor.close()
         except Exception:
-            # A driver error (a connection lost, say): again through SQLAlchemy, which knows how to deal with it.
+            # A driver error (a connection lost, say): again through SQLAlchemy, which knows how to deal with it,
+            # on a new connection when this one was the thread's read connection.
+            connection = database.read_failed(connection) or connection
             return connection.execute(self.statement, params).first()
         if values is None:
             return None

@@ -10,6 +10,8 @@ as its queries. SQLite's driver has always begun transactions this way.
 from __future__ import annotations
 
 import re
+import threading
+import weakref
 from functools import lru_cache
 from typing import Callable, TypeVar
 
@@ -144,26 +146,116 @@ def session_in_transaction(factory: sessionmaker, transaction_manager) -> Sessio
     return session
 
 
+class _Kept:
+    """A thread's read connection; handed back to the pool when the thread ends (its locals are dropped)."""
+
+    __slots__ = ("connection", "owner")
+
+    def __init__(self, connection: Connection, owner: "ReadConnections"):
+        self.connection = connection
+        self.owner = weakref.ref(owner)  # no cycle through the owner's thread-locals: freed without the GC
+
+    def release(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            owner = self.owner()
+            if owner is not None:
+                owner._forget()
+            connection.close()
+
+    def __del__(self):
+        try:
+            self.release()
+        except Exception:  # interpreter shutdown: nothing to give back to
+            pass
+
+
+class ReadConnections:
+    """Pooled connections kept by web threads for the plain reads of units without a session (``UnitDatabase``).
+
+    A thread serves one request at a time, and a plain read leaves its connection as it found it: no
+    transaction open (PostgreSQL: the driver's autocommit; SQLite: its driver begins only at a write), no
+    lock held. So a thread keeps one connection for these reads from one request to the next instead of
+    checking one out and back each time, which cost the learner's poll more than its query. A thread
+    never holds two: the connection goes back to the pool when its unit makes a session, and when the
+    thread ends. At most ``limit`` threads keep one (the pool's size: the rest of the pool stays for
+    sessions); beyond that a unit borrows a connection for its own duration. A connection the driver
+    reports broken is dropped and the read tried once more on a new one.
+    """
+
+    def __init__(self, engine: Engine, limit: int | None = None):
+        self.engine = engine
+        self.limit = limit if limit is not None else max(2, getattr(engine.pool, "size", lambda: 5)())
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._kept = 0
+
+    def get(self) -> tuple[Connection, bool]:
+        """The thread's read connection and True, or a borrowed one (the caller closes it) and False."""
+        kept = getattr(self._local, "kept", None)
+        if kept is not None and kept.connection is not None:
+            connection = kept.connection
+            if not (connection.closed or connection.invalidated):
+                return connection, True
+            kept.release()
+        with self._lock:
+            keep = self._kept < self.limit
+            if keep:
+                self._kept += 1
+        if not keep:
+            return self.engine.connect(), False
+        try:
+            connection = self.engine.connect()
+        except BaseException:
+            self._forget()
+            raise
+        self._local.kept = _Kept(connection, self)
+        return connection, True
+
+    def give_back(self) -> None:
+        """The thread's unit is about to use a session: its read connection goes back to the pool."""
+        kept = getattr(self._local, "kept", None)
+        if kept is not None:
+            self._local.kept = None
+            kept.release()
+
+    def drop(self, connection: Connection) -> None:
+        """``connection`` failed: invalidate it (the pool will not lend it again) and stop keeping it."""
+        if not connection.invalidated:
+            connection.invalidate()
+        kept = getattr(self._local, "kept", None)
+        if kept is not None and kept.connection is connection:
+            self._local.kept = None
+            kept.release()
+        else:
+            connection.close()
+
+    def _forget(self) -> None:
+        with self._lock:
+            self._kept -= 1
+
+
 class UnitDatabase:
     """The database side of one unit of work: its ORM session, made on first need, and its plain reads.
 
     A unit that only reads (the learner's poll, the exam fetch) never makes a session: its pre-built
-    reads (``repositories._Prepared``) run on one pooled connection of the engine, outside any
-    transaction (the driver's autocommit on PostgreSQL; SQLite's driver begins only at a write), which is
-    where they ran before on the session's connection too, since the session begins at its first write
-    (``_join_before_writes``). The connection goes back to the pool when the unit's transaction ends, or
-    as soon as the session is made: from then on every read runs on the session's connection, inside its
-    transaction once it wrote, so that the unit reads its own writes. Making, beginning and closing an
-    ORM session cost a read-only request more than its query (docs/performance.md).
+    reads (``repositories._Prepared``) run on the thread's read connection (``ReadConnections``), outside
+    any transaction, which is where they ran before on the session's connection too, since the session
+    begins at its first write (``_join_before_writes``). Once the unit has a session, every read runs on
+    the session's connection, inside its transaction once it wrote, so that the unit reads its own writes.
+    Making, beginning and closing an ORM session cost a read-only request more than its query
+    (docs/performance.md).
     """
 
-    __slots__ = ("_factory", "_manager", "_session", "_connection")
+    __slots__ = ("_factory", "_manager", "_session", "reads", "_borrowed")
 
-    def __init__(self, factory: sessionmaker | None, transaction_manager=None, *, session: Session | None = None):
+    def __init__(self, factory: sessionmaker | None, transaction_manager=None, *, reads: ReadConnections | None = None,
+                 session: Session | None = None):
         self._factory = factory
         self._manager = transaction_manager
         self._session = session
-        self._connection: Connection | None = None
+        self.reads = reads
+        self._borrowed: Connection | None = None
 
     @classmethod
     def of(cls, session: "Session | UnitDatabase") -> "UnitDatabase":
@@ -174,24 +266,39 @@ class UnitDatabase:
     def session(self) -> Session:
         session = self._session
         if session is None:
-            self._release()
+            if self.reads is not None:  # one connection per thread at a time
+                self._give_back_borrowed()
+                self.reads.give_back()
             session = self._session = session_in_transaction(self._factory, self._manager)
         return session
 
     def reader(self) -> Connection:
-        """The connection a plain read runs on: the session's once there is one, else the unit's own."""
-        if self._session is not None:
-            return self._session.connection()
-        connection = self._connection
-        if connection is None:
-            connection = self._connection = self._factory.kw["bind"].connect()
+        """The connection a plain read runs on: the session's once there is one (or when there are no read
+        connections), else the thread's read connection (or one borrowed until the unit ends)."""
+        if self._session is not None or self.reads is None:
+            return self.session.connection()
+        if self._borrowed is not None:
+            return self._borrowed
+        connection, kept = self.reads.get()
+        if not kept:
+            self._borrowed = connection
             current = self._manager.get()
-            current.addAfterCommitHook(lambda _status: self._release())
-            current.addAfterAbortHook(self._release)
+            current.addAfterCommitHook(lambda _status: self._give_back_borrowed())
+            current.addAfterAbortHook(self._give_back_borrowed)
         return connection
 
-    def _release(self) -> None:
-        connection, self._connection = self._connection, None
+    def read_failed(self, connection: Connection) -> Connection | None:
+        """After a driver error on ``connection``: a fresh connection to try the read again on, or None (the
+        session's connection: the error is the unit's)."""
+        if self._session is not None or self.reads is None:
+            return None
+        if connection is self._borrowed:
+            self._borrowed = None
+        self.reads.drop(connection)
+        return self.reader()
+
+    def _give_back_borrowed(self) -> None:
+        connection, self._borrowed = self._borrowed, None
         if connection is not None:
             connection.close()
 

@@ -1,0 +1,105 @@
+"""The learner's reads without an ORM session (exams.adapters.sql.session.UnitDatabase and ReadConnections), on
+SQLite and PostgreSQL: which connection each read runs on, and that no thread ever holds two or keeps one forever."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import transaction
+from sqlalchemy.orm import sessionmaker
+
+from exams.adapters.sql.repositories import SqlRepositories
+from exams.adapters.sql.session import ReadConnections, UnitDatabase, make_session_factory
+from exams.domain.users import User
+
+
+@pytest.fixture
+def factory(db) -> sessionmaker:
+    return make_session_factory(db)
+
+
+@pytest.fixture
+def checked_out(db):
+    """Connections of the pool lent since the test began."""
+    before = db.pool.checkedout()
+    return lambda: db.pool.checkedout() - before
+
+
+def unit(factory, reads, work):
+    manager = transaction.TransactionManager(explicit=True)
+    with manager:
+        return work(UnitDatabase(factory, manager, reads=reads))
+
+
+def add_user(factory, name="alice") -> User:
+    return unit(factory, None, lambda db: SqlRepositories(db).users.ensure(User(id=None, username=name)))
+
+
+def test_a_read_only_unit_makes_no_session_and_its_thread_keeps_the_connection(factory, db, checked_out):
+    alice = add_user(factory)
+    reads = ReadConnections(db, limit=4)
+    first = unit(factory, reads, lambda d: (SqlRepositories(d).users.get(alice.id), d._session, d.reader()))
+    second = unit(factory, reads, lambda d: (SqlRepositories(d).users.get(alice.id), d.reader()))
+    assert first[0] == alice and first[1] is None  # read without making a session
+    assert second[0] == alice and second[1] is first[2]  # the same connection, kept between units
+    assert not first[2].in_transaction()
+    assert checked_out() == 1
+
+
+def test_a_unit_that_writes_gives_its_read_connection_back_and_reads_its_own_writes(factory, db, checked_out):
+    reads = ReadConnections(db, limit=4)
+
+    def work(d):
+        repos = SqlRepositories(d)
+        assert repos.users.get_by_username("bob") is None  # a plain read on the thread's connection
+        assert checked_out() == 1
+        bob = repos.users.ensure(User(id=None, username="bob"))  # the session: the read connection goes back
+        assert repos.users.get(bob.id) == bob  # read on the session's connection, inside its transaction
+        assert checked_out() == 1
+        return bob
+
+    bob = unit(factory, reads, work)
+    assert checked_out() == 0
+    assert unit(factory, reads, lambda d: SqlRepositories(d).users.get(bob.id)) == bob
+
+
+def test_threads_beyond_the_limit_borrow_a_connection_for_their_unit_only(factory, db, checked_out):
+    alice = add_user(factory)
+    reads = ReadConnections(db, limit=1)
+    held = threading.Event()
+    release = threading.Event()
+    seen = {}
+
+    def keeper():
+        seen["keeper"] = unit(factory, reads, lambda d: SqlRepositories(d).users.get(alice.id))
+        held.set()
+        release.wait(10)
+
+    thread = threading.Thread(target=keeper)
+    thread.start()
+    held.wait(10)
+    assert checked_out() == 1  # the first thread keeps its connection
+    assert unit(factory, reads, lambda d: SqlRepositories(d).users.get(alice.id)) == alice
+    assert checked_out() == 1  # this thread's was borrowed and given back at the end of its unit
+    release.set()
+    thread.join()
+    del thread
+    assert seen["keeper"] == alice
+    assert checked_out() == 0  # the thread ended: its connection is back in the pool
+    assert reads._kept == 0
+
+
+def test_a_broken_read_connection_is_dropped_and_the_read_tried_again(factory, db, checked_out):
+    alice = add_user(factory)
+    reads = ReadConnections(db, limit=4)
+    broken = unit(factory, reads, lambda d: d.reader())
+    broken.connection.driver_connection.close()  # as when the database restarts
+
+    def work(d):
+        return SqlRepositories(d).users.get(alice.id), d.reader()
+
+    found, connection = unit(factory, reads, work)
+    assert found == alice
+    assert connection is not broken
+    assert checked_out() == 1
