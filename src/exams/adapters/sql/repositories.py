@@ -49,19 +49,23 @@ _LATEST_ATTEMPT = (select(t.attempts).where(t.attempts.c.user_id == bindparam("u
 _ACTIVE_ATTEMPT = select(t.attempts).where(t.attempts.c.user_id == bindparam("user_id"),
                                            t.attempts.c.status.in_(_ACTIVE_SQL)).limit(1)
 # The learner's timer reads the attempt and its exam in one statement (the hottest request there is).
-_EXAM_COLUMNS = [c.label(f"x_exam_{c.name}") for c in t.exams.c]
-_ACTIVE_ATTEMPT_WITH_EXAM = (select(t.attempts, *_EXAM_COLUMNS).join(t.exams, t.exams.c.id == t.attempts.c.exam_id)
+# Only the columns the domain objects are made of: every column read costs the driver a conversion (the
+# timestamps most), and the attempt's stored deadline is for the sweeper's index, the domain computes its own.
+_UNREAD = {"created", "modified"}
+_EXAM_COLUMNS = [c.label(f"x_exam_{c.name}") for c in t.exams.c if c.name not in _UNREAD]
+_ATTEMPT_COLUMNS = [c for c in t.attempts.c if c.name != "deadline"]
+_ACTIVE_ATTEMPT_WITH_EXAM = (select(*_ATTEMPT_COLUMNS, *_EXAM_COLUMNS).join(t.exams, t.exams.c.id == t.attempts.c.exam_id)
                              .where(t.attempts.c.user_id == bindparam("user_id"), t.attempts.c.status.in_(_ACTIVE_SQL))
                              .limit(1))
 _EXAM_AT_CONTENT_WITH_ATTEMPT = (
-    select(*_EXAM_COLUMNS, t.attempts)
+    select(*_EXAM_COLUMNS, *_ATTEMPT_COLUMNS)
     .outerjoin(t.attempts, and_(t.attempts.c.exam_id == t.exams.c.id, t.attempts.c.user_id == bindparam("user_id")))
     .where(t.exams.c.content_id == bindparam("content_id"), t.exams.c.is_active)
     .order_by(t.exams.c.id.desc(), t.attempts.c.created.desc(), t.attempts.c.id.desc()).limit(1))
 # The exam screen (the exam fetch): the exam, the learner's latest attempt, the provider and the allowance, one read.
-_PROVIDER_COLUMNS = [c.label(f"x_provider_{c.name}") for c in t.providers.c]
+_PROVIDER_COLUMNS = [c.label(f"x_provider_{c.name}") for c in t.providers.c if c.name not in _UNREAD]
 _EXAM_SCREEN = (
-    select(*_EXAM_COLUMNS, t.attempts, *_PROVIDER_COLUMNS, t.allowances.c.extra_time_mins.label("x_extra_time_mins"))
+    select(*_EXAM_COLUMNS, *_ATTEMPT_COLUMNS, *_PROVIDER_COLUMNS, t.allowances.c.extra_time_mins.label("x_extra_time_mins"))
     .select_from(t.exams)
     .outerjoin(t.attempts, and_(t.attempts.c.exam_id == t.exams.c.id, t.attempts.c.user_id == bindparam("user_id")))
     .outerjoin(t.providers, t.providers.c.id == t.exams.c.provider_id)
