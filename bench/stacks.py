@@ -34,7 +34,7 @@ def parse(paths):
                     yield stack.split(";"), int(count)
 
 
-def name(frame: str) -> str:
+def name(frame: str, lines: bool = True) -> str:
     match = FRAME.match(frame)
     if not match:
         return frame
@@ -43,7 +43,7 @@ def name(frame: str) -> str:
         if marker in file:
             file = file.split(marker, 1)[1]
             break
-    return f"{match['func']} ({file}:{match['line']})" if match["line"] else f"{match['func']} ({file})"
+    return f"{match['func']} ({file}:{match['line']})" if match["line"] and lines else f"{match['func']} ({file})"
 
 
 def group(frame: str) -> str:
@@ -59,6 +59,7 @@ def main(argv=None) -> None:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--under", help="keep only samples with a frame whose function contains this text")
     parser.add_argument("--group", action="store_true", help="self time by package instead of by function")
+    parser.add_argument("--no-lines", action="store_true", help="one entry per function, whatever its line")
     args = parser.parse_args(argv)
 
     self_time, total_time, groups = Counter(), Counter(), Counter()
@@ -70,9 +71,9 @@ def main(argv=None) -> None:
                 continue
             stack = stack[cut:]
         samples += count
-        self_time[name(stack[-1])] += count
+        self_time[name(stack[-1], not args.no_lines)] += count
         groups[group(stack[-1])] += count
-        for frame in set(map(name, stack)):
+        for frame in {name(f, not args.no_lines) for f in stack}:
             total_time[frame] += count
     if not samples:
         raise SystemExit("no samples")

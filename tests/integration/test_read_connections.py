@@ -103,3 +103,31 @@ def test_a_broken_read_connection_is_dropped_and_the_read_tried_again(factory, d
     assert found == alice
     assert connection is not broken
     assert checked_out() == 1
+
+
+def test_each_prebuilt_read_runs_once_on_the_driver_without_falling_back_to_sqlalchemy(factory, db):
+    from sqlalchemy import event
+
+    alice = add_user(factory)
+    reads = ReadConnections(db, limit=4)
+    seen = []
+
+    def on_execute(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    event.listen(db, "before_cursor_execute", on_execute)
+    try:
+        def work(d):
+            repos = SqlRepositories(d)
+            answers = [repos.users.get(alice.id), repos.users.get_by_username("alice"),
+                       repos.attempts.active_with_exam(alice.id), repos.attempts.at_content(alice.id, "block-x"),
+                       repos.attempts.exam_screen(alice.id, "block-x"), repos.exams.active_for_content("block-x")]
+            return answers
+
+        for _ in range(6):  # psycopg prepares a statement at its fifth execution: both ways are run
+            seen.clear()
+            answers = unit(factory, reads, work)
+            assert answers == [alice, alice, None, None, None, None]
+            assert len(seen) == 6  # a fallback through SQLAlchemy would show a second execution
+    finally:
+        event.remove(db, "before_cursor_execute", on_execute)
