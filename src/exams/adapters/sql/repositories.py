@@ -102,8 +102,9 @@ class _Prepared:
 
     Running a pre-built statement through SQLAlchemy costs several times what the query costs on an index
     (its cache key, execution context and result object: ≈ 0.2 ms of CPU). These reads are plain SELECTs
-    that need no transaction; they run on the session's own connection (so inside its transaction once
-    it wrote), with SQLAlchemy's bind and result conversions for the dialect (SQLite's dates, booleans).
+    that need no transaction; they run on ``UnitDatabase.reader()`` (the thread's read connection, or the
+    session's once the unit has one, so inside its transaction once it wrote), with SQLAlchemy's bind and
+    result conversions for the dialect (SQLite's dates, booleans).
     """
 
     __slots__ = ("statement", "_by_dialect")

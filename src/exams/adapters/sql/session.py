@@ -185,7 +185,8 @@ class ReadConnections:
 
     def __init__(self, engine: Engine, limit: int | None = None):
         self.engine = engine
-        self.limit = limit if limit is not None else max(2, getattr(engine.pool, "size", lambda: 5)())
+        pool_size = engine.pool.size() if hasattr(engine.pool, "size") else 5  # StaticPool and the like have none
+        self.limit = limit if limit is not None else max(2, pool_size)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._kept = 0
