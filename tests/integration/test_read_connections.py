@@ -124,10 +124,81 @@ def test_each_prebuilt_read_runs_once_on_the_driver_without_falling_back_to_sqla
                        repos.attempts.exam_screen(alice.id, "block-x"), repos.exams.active_for_content("block-x")]
             return answers
 
-        for _ in range(6):  # psycopg prepares a statement at its fifth execution: both ways are run
+        for _ in range(6):  # the first run prepares each statement, the next ones reuse it
             seen.clear()
             answers = unit(factory, reads, work)
             assert answers == [alice, alice, None, None, None, None]
             assert len(seen) == 6  # a fallback through SQLAlchemy would show a second execution
     finally:
         event.remove(db, "before_cursor_execute", on_execute)
+
+
+def _counting_executions(db):
+    from sqlalchemy import event
+
+    seen = []
+
+    def on_execute(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    event.listen(db, "before_cursor_execute", on_execute)
+    return seen, lambda: event.remove(db, "before_cursor_execute", on_execute)
+
+
+def test_prebuilt_reads_survive_a_rolled_back_transaction_on_their_connection(factory, db):
+    """psycopg deallocates every prepared statement of a connection when one of its transactions rolls back
+    (once it prepared statements of its own): the pre-built reads made there before must still answer, inside
+    the next transaction as outside one, and be prepared anew."""
+    alice = add_user(factory)
+    reads = ReadConnections(db, limit=1)
+    seen, stop = _counting_executions(db)
+    try:
+        for _ in range(3):  # read-only units: the reads are prepared on the thread's connection
+            assert unit(factory, reads, lambda d: SqlRepositories(d).users.get(alice.id)) == alice
+
+        class Abandon(Exception):
+            pass
+
+        def fails_after_writing(d):
+            repos = SqlRepositories(d)
+            for number in range(8):  # enough for psycopg to prepare a statement of its own
+                repos.users.ensure(User(id=None, username=f"temporary-{number}"))
+                assert repos.users.get(alice.id) == alice  # inside the transaction
+            raise Abandon
+
+        with pytest.raises(Abandon):
+            unit(factory, reads, fails_after_writing)
+        assert unit(factory, reads, lambda d: SqlRepositories(d).users.get_by_username("temporary-1")) is None
+
+        def reads_inside_a_transaction(d):
+            repos = SqlRepositories(d)
+            carol = repos.users.ensure(User(id=None, username="carol"))
+            return repos.users.get(alice.id), repos.users.get(carol.id), carol
+
+        found_alice, found_carol, carol = unit(factory, reads, reads_inside_a_transaction)
+        assert (found_alice, found_carol) == (alice, carol)
+        for _ in range(2):
+            seen.clear()
+            assert unit(factory, reads, lambda d: SqlRepositories(d).users.get(alice.id)) == alice
+            assert len(seen) <= 2  # at most one fallback, the first time after the rollback
+        assert len(seen) == 1  # then prepared again: one execution, no fallback
+    finally:
+        stop()
+
+
+def test_a_prebuilt_read_whose_statement_was_deallocated_answers_and_is_prepared_again(factory, db):
+    if db.dialect.name != "postgresql":
+        pytest.skip("prepared statements of the connection: PostgreSQL")
+    alice = add_user(factory)
+    reads = ReadConnections(db, limit=1)
+    connection = unit(factory, reads, lambda d: (SqlRepositories(d).users.get(alice.id), d.reader())[1])
+    connection.connection.driver_connection.pgconn.exec_(b"DEALLOCATE ALL")  # as a pooler or an operator might
+    seen, stop = _counting_executions(db)
+    try:
+        assert unit(factory, reads, lambda d: SqlRepositories(d).users.get(alice.id)) == alice
+        assert len(seen) == 2  # refused by the server, then answered through SQLAlchemy
+        seen.clear()
+        assert unit(factory, reads, lambda d: SqlRepositories(d).users.get(alice.id)) == alice
+        assert len(seen) == 1  # prepared again
+    finally:
+        stop()

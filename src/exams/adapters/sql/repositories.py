@@ -6,10 +6,12 @@ as ``Conflict`` rather than at commit time.
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 from typing import Iterable
 
-from psycopg import RawCursor
+from psycopg import RawCursor, pq
+from psycopg.adapt import PyFormat, Transformer
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal_column, or_, select, text, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -93,59 +95,116 @@ class _Row:
             raise AttributeError(name) from None
 
 
-def _plain_cursor(driver_connection):
-    return driver_connection.cursor()
+class _Unprepared(Exception):
+    """libpq refused a pre-built read (the statement or the connection is gone): run it again through SQLAlchemy."""
+
+
+_DUPLICATE_PREPARED_STATEMENT = b"42P05"
+_STALE_PREPARED_STATEMENT = b"0A000"  # "cached plan must not change result type" (a migration altered a column)
+_IDLE = pq.TransactionStatus.IDLE
+
+
+def _sqlstate(result) -> bytes | None:
+    return result.error_field(pq.DiagnosticField.SQLSTATE)
+
+
+def _run_on_cursor(connection, sql: str, args, name: bytes, cursor_class=None):
+    driver = connection.connection.driver_connection
+    cursor = driver.cursor() if cursor_class is None else cursor_class(driver)
+    try:
+        cursor.execute(sql, args)
+        return cursor.fetchone()
+    finally:
+        cursor.close()
+
+
+def _run_prepared_on_libpq(connection, sql: str, args, name: bytes):
+    """PostgreSQL: one ``PQexecPrepared`` call on the driver's libpq connection (the GIL released meanwhile).
+
+    psycopg's cursor costs a single-row read ≈ 60 µs of Python around the call (prepare bookkeeping, its
+    wait loop, result set-up; docs/performance.md). Here the statement is prepared on the connection once
+    under a name of its own, the parameters are written as text by psycopg's adapters, and the row is read
+    by its loaders, kept per connection and statement (``Connection.info`` goes with the DBAPI connection
+    and is cleared when the pool replaces it).
+
+    Only outside a transaction, which is where the learner's reads run (a request that has not written):
+    psycopg deallocates every prepared statement of the connection when a transaction rolls back (its own
+    cache's rule), and a statement found gone inside a transaction would abort it. Outside one, a statement
+    found gone costs one failed call: the read runs again through SQLAlchemy and is prepared anew next time.
+    Inside a transaction the read runs on psycopg's cursor, whose own prepared statements follow that rule.
+    """
+    driver = connection.connection.driver_connection
+    pgconn = driver.pgconn
+    if pgconn.transaction_status != _IDLE:
+        return _run_on_cursor(connection, sql, args, name, RawCursor)
+    statements = connection.info.get("exams.prepared")
+    if statements is None:
+        statements = connection.info["exams.prepared"] = {}
+    transformer = statements.get(name)
+    fresh = transformer is None
+    if fresh:
+        prepared = pgconn.prepare(name, sql.encode())
+        if prepared.status != pq.ExecStatus.COMMAND_OK and _sqlstate(prepared) != _DUPLICATE_PREPARED_STATEMENT:
+            raise _Unprepared(prepared.error_message)
+        transformer = Transformer(driver)
+    params = transformer.dump_sequence(args, [PyFormat.TEXT] * len(args)) if args else None
+    result = pgconn.exec_prepared(name, params)
+    if result.status != pq.ExecStatus.TUPLES_OK:
+        statements.pop(name, None)  # gone (deallocated) or stale (a column changed type): prepared anew next time
+        if _sqlstate(result) == _STALE_PREPARED_STATEMENT:
+            pgconn.exec_(b"DEALLOCATE " + name)
+        raise _Unprepared(result.error_message)
+    transformer.set_pgresult(result, set_loaders=fresh)  # the loaders for its columns' types, found once
+    if fresh:
+        statements[name] = transformer
+    return transformer.load_row(0, tuple) if result.ntuples else None
 
 
 class _Prepared:
-    """A plain read compiled once per dialect and run on the driver's cursor.
+    """A plain read compiled once per dialect and run by the driver itself.
 
     Running a pre-built statement through SQLAlchemy costs several times what the query costs on an index
     (its cache key, execution context and result object: ≈ 0.2 ms of CPU). These reads are plain SELECTs
     that need no transaction; they run on ``UnitDatabase.reader()`` (the thread's read connection, or the
     session's once the unit has one, so inside its transaction once it wrote), with SQLAlchemy's bind and
-    result conversions for the dialect (SQLite's dates, booleans).
+    result conversions for the dialect (SQLite's dates, booleans). On PostgreSQL each is a prepared
+    statement of the connection, run through libpq (``_run_prepared_on_libpq``); elsewhere a cursor runs it.
     """
 
-    __slots__ = ("statement", "_by_dialect")
+    __slots__ = ("statement", "_by_dialect", "_name")
+    _names = itertools.count(1)
 
     def __init__(self, statement):
         self.statement = statement
         self._by_dialect: dict = {}
+        self._name = f"exams_read_{next(self._names)}".encode()
 
     def compiled(self, dialect):
         found = self._by_dialect.get(dialect.name)
         if found is None:
-            cursor, writer = _plain_cursor, dialect
+            run, writer = _run_on_cursor, dialect
             if dialect.driver == "psycopg":
-                # PostgreSQL's own $1 placeholders, run by psycopg's RawCursor: the driver has no query to
-                # convert on each execution (≈ 7 % of the learner's poll).
-                cursor, writer = RawCursor, type(dialect)(paramstyle="numeric_dollar")
+                run, writer = _run_prepared_on_libpq, type(dialect)(paramstyle="numeric_dollar")  # $1 placeholders
             compiled = self.statement.compile(dialect=writer)
             names = tuple(compiled.positiontup) if compiled.positional else None
             binds = {name: proc for name, proc in (compiled._bind_processors or {}).items() if proc is not None}
             columns = [(entry.keyname, entry.type._cached_result_processor(dialect, None))
                        for entry in compiled._result_columns]
             defaults = dict(compiled.params)  # LIMIT's value and the like
-            found = self._by_dialect[dialect.name] = (compiled.string, names, binds, columns, defaults, cursor)
+            found = self._by_dialect[dialect.name] = (compiled.string, names, binds, columns, defaults, run)
         return found
 
     def first(self, database: UnitDatabase, params: dict):
         connection = database.reader()
-        sql, names, binds, columns, defaults, make_cursor = self.compiled(connection.dialect)
+        sql, names, binds, columns, defaults, run = self.compiled(connection.dialect)
         params = {**defaults, **params}
         if binds:
             params = {k: (binds[k](v) if k in binds else v) for k, v in params.items()}
         args = tuple(params[name] for name in names) if names is not None else params
         try:
-            cursor = make_cursor(connection.connection.driver_connection)
-            try:
-                if connection._has_events or connection.engine._has_events:  # the engine's listeners see it too
-                    connection.dispatch.before_cursor_execute(connection, cursor, sql, args, None, False)
-                cursor.execute(sql, args)
-                values = cursor.fetchone()
-            finally:
-                cursor.close()
+            if connection._has_events or connection.engine._has_events:  # the engine's listeners see it too
+                connection.dispatch.before_cursor_execute(connection, None, sql, args, None, False)
+            values = run(connection, sql, args, self._name)
         except Exception:
             # A driver error (a connection lost, say): again through SQLAlchemy, which knows how to deal with it,
             # on a new connection when this one was the thread's read connection.

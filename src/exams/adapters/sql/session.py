@@ -91,9 +91,11 @@ def _begin_before_writes(conn, cursor, statement, _parameters, _context, _execut
     (``execution_options(isolation_level="AUTOCOMMIT")`` for VACUUM, or a stricter level, which the
     driver then begins itself).
     """
+    if not _needs_transaction(statement):  # a plain SELECT (the pre-built reads come with no cursor)
+        return
     dbapi_connection = cursor.connection
     if (dbapi_connection.pgconn.transaction_status == TransactionStatus.IDLE and dbapi_connection.autocommit
-            and _needs_transaction(statement) and "isolation_level" not in conn.get_execution_options()):
+            and "isolation_level" not in conn.get_execution_options()):
         cursor.execute("BEGIN")
 
 
