@@ -6,6 +6,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
+from copy import copy
 from dataclasses import replace
 from typing import Callable
 
@@ -51,7 +52,7 @@ class KnownUsers:
                 del self._entries[claims]
                 return None
             self._entries.move_to_end(claims)
-        return replace(entry[1])  # callers may change their copy
+        return copy(entry[1])  # callers may change their copy (a User's fields are immutable values)
 
     def remember(self, claims: UserClaims, user: User) -> None:
         with self._lock:

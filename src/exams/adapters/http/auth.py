@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import threading
+from collections import OrderedDict
 from urllib.parse import urlsplit
 
 from webob.cookies import parse_cookie
@@ -51,6 +53,35 @@ def claims_to_identity(claims: dict) -> UserClaims:
         is_staff=administrator if isinstance(administrator, bool) else None,
         is_restricted=claims.get("is_restricted") is True,
     )
+
+
+class _IdentitiesByToken:
+    """``claims_to_identity`` of the tokens seen lately: a verified token's claims never change.
+
+    Consulted only once the token is verified (its signature and, on every request, its expiry), so an
+    entry never stands for a token that would be refused; bounded, the least recently used going first.
+    """
+
+    def __init__(self, size: int = 20000):
+        self._entries: OrderedDict[str, UserClaims] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def of(self, token: str, claims: dict) -> UserClaims:
+        with self._lock:
+            identity = self._entries.get(token)
+            if identity is not None:
+                self._entries.move_to_end(token)
+                return identity
+        identity = claims_to_identity(claims)  # a 401 for a token without a username: not remembered
+        with self._lock:
+            self._entries[token] = identity
+            if len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return identity
+
+
+_identities = _IdentitiesByToken()
 
 
 def cookie_value(request, name: str) -> str | None:
@@ -114,7 +145,7 @@ def authenticate(request) -> User | None:
         raise unauthenticated(exc.detail) from None
     if from_cookie and request.method not in SAFE_METHODS and not _csrf_ok(request):
         return None
-    identity = claims_to_identity(claims)
+    identity = _identities.of(token, claims)
     if identity.is_restricted:
         raise forbidden()
     return request.services.users.provision(identity)

@@ -44,23 +44,28 @@ class JwcryptoJwtVerifier:
         self._clock = clock
         self._hmac_secret = secret_key.encode() if secret_key else None
         self._rsa_keys = jwk.JWKSet.from_json(json.dumps(public_jwks)) if public_jwks else None
-        self._cache: OrderedDict[str, dict] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[dict, float]] = OrderedDict()  # token: (claims, valid until)
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
     def verify(self, token: str) -> dict[str, Any]:
         with self._lock:
-            claims = self._cache.get(token)
-            if claims is not None:
+            found = self._cache.get(token)
+            if found is not None:
                 self._cache.move_to_end(token)
-        if claims is None:
-            claims = self._verify_signature(token)
+        if found is not None:
+            claims, good_until = found
+            if self._clock.now().timestamp() <= good_until:
+                # Checked in full when first seen: of its claims only exp can fail later (nbf and iat only
+                # pass once time has reached them; iss and aud do not change).
+                return claims
+            raise TokenExpired()
+        claims = self._verify_signature(token)
         self._check_claims(claims)
-        if claims is not None:
-            with self._lock:
-                self._cache[token] = claims
-                if len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[token] = (claims, claims["exp"] + self.leeway)
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
         return claims
 
     def _key_for(self, header: dict):
