@@ -74,7 +74,7 @@ def _access_logger_class():
     """gunicorn's logger, building each request's access-log line only when a handler will write it.
 
     ``gunicorn --paste FILE`` configures logging from the ini file, and gunicorn then builds the access
-    line of every request (its atoms, a log record: ≈ 15 % of the learner's poll) even when, as in
+    line of every request (its atoms, a log record; docs/performance.md) even when, as in
     production.ini, no handler takes ``gunicorn.access`` and the line is dropped. Access logs come
     on with ``accesslog = -`` in ``[server:main]`` or with a ``[logger_gunicorn_access]`` that has a handler.
     """
