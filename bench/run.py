@@ -465,6 +465,7 @@ class Server:
 
     def __init__(self, workdir: Path, url: str | None, args):
         self.port = free_port()
+        self.kind = "service" if url else "floor"
         self.ini = workdir / f"{'bench' if url else 'floor'}-{self.port}.ini"
         self.log = workdir / f"server-{self.port}.log"
         self.workdir = workdir
@@ -479,7 +480,7 @@ class Server:
             self.cmd = [str(VENV / "bin" / "gunicorn"), "--paste", str(self.ini), "-c", "python:exams.gunicorn_config"]
         self.proc = None
         self.peak_rss = 0
-        self.served = 0  # requests answered so far (GET scenarios): warm_up() reads it
+        self.served = 0  # requests answered in warm-up runs: warm_up() reads it
         self._sampling = None
 
     @property
@@ -721,7 +722,7 @@ def warm_up(server: Server, workdir: Path, args, kw: dict) -> None:
     if server.served < wanted:
         rate = result["requests"] / max(result["duration_us"] / 1e6, 1e-3)
         seconds = min(120.0, wanted / max(rate, 1.0))
-        print(f"   warming up {'the floor' if server.ini.name.startswith('floor') else 'the service'} for "
+        print(f"   warming up the {server.kind} for "
               f"{seconds:.0f} s ({args.warmup_passes} passes over {len(kw['tokens']):,} tokens)",
               file=sys.stderr, flush=True)
         server.served += run_wrk(server, workdir, duration=seconds, **kw)["requests"]
